@@ -1,0 +1,424 @@
+"""Python API: ``run(config) -> metrics``, ``evaluate(run_dir)``, ``predict(run_dir, inputs)``.
+
+One run: read data -> build teacher and student -> give the teacher a task head if needed -> teacher outputs
+(precomputed once when inputs are deterministic, else live) -> train the student with the configured loss terms
+-> write the run directory (resolved config, metrics.json, student weights as safetensors, tokenizer, logs).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .config import Config, build_config
+from .data import TaskData, load_task_data
+from .data.batching import ImageDataset, TextCollator, TextDataset, collate_images, make_loader, tokenize
+from .errors import DistilleryError
+from .losses.terms import TERMS, TermContext, build_loss_set, check_requirements, resolve_terms
+from .models import Network, count_params, create_model
+from .models.hf import load_tokenizer
+from .teacher import LiveTeacher, PrecomputedTeacher, compute_features, prepare_head
+
+TEXT_BUILTINS_NEED_VOCAB = ("text_cnn", "transformer")
+
+
+def _log(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"[bold cyan]distillery[/] {msg}")
+
+
+def _prepare_run_dir(path: str) -> Path:
+    d = Path(path).expanduser()
+    if d.exists() and (not d.is_dir() or any(d.iterdir())):
+        raise DistilleryError(f"output.dir {d} already exists and is not empty; choose another directory "
+                              "(runs are never overwritten)")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@dataclass
+class _Tokenizers:
+    student: Any
+    student_name: str
+    teacher: Any | None
+    same: bool
+
+
+def _tokenizers(cfg: Config, teacher_needed: bool) -> _Tokenizers:
+    t_name = cfg.teacher.model[3:] if cfg.teacher and cfg.teacher.model.startswith("hf:") else None
+    if cfg.student.tokenizer:
+        s_name = cfg.student.tokenizer
+    elif cfg.student.model.startswith("hf:"):
+        s_name = cfg.student.model[3:]
+    elif t_name:
+        s_name = t_name
+    else:
+        raise DistilleryError("student.tokenizer: a text student needs a tokenizer (a Hub id or local dir), "
+                              "or an hf: text teacher whose tokenizer it can share")
+    s_tok = load_tokenizer(s_name)
+    if t_name is None or not teacher_needed:
+        return _Tokenizers(s_tok, s_name, None, True)
+    if t_name == s_name:
+        return _Tokenizers(s_tok, s_name, s_tok, True)
+    return _Tokenizers(s_tok, s_name, load_tokenizer(t_name), False)
+
+
+def _build_student(cfg: Config, data: TaskData, tok: _Tokenizers | None) -> Network:
+    kwargs = dict(cfg.student.kwargs)
+    if data.modality == "text" and cfg.student.model in TEXT_BUILTINS_NEED_VOCAB:
+        n_tok = len(tok.student)
+        given = kwargs.get("vocab_size")
+        if given is not None and given < n_tok:
+            raise DistilleryError(f"student.kwargs.vocab_size={given} is smaller than the tokenizer's {n_tok} "
+                                  f"tokens ({tok.student_name}); the student cannot embed its ids")
+        kwargs.setdefault("vocab_size", n_tok)
+        kwargs.setdefault("pad_token_id", tok.student.pad_token_id or 0)
+    student = create_model(cfg.student.model, data.num_classes, pretrained=False, weights=cfg.student.weights,
+                           **kwargs)
+    if student.modality != data.modality:
+        raise DistilleryError(f"student.model {cfg.student.model} is a {student.modality} model but the data is "
+                              f"{data.modality}")
+    if data.modality == "text" and hasattr(student, "encoder"):
+        emb = student.encoder.get_input_embeddings().num_embeddings
+        if emb < len(tok.student):
+            raise DistilleryError(f"student tokenizer {tok.student_name} has {len(tok.student)} tokens but the "
+                                  f"student embeds only {emb}; set student.tokenizer to one that fits")
+    return student
+
+
+class _Loaders:
+    """Datasets and loaders of one run."""
+
+    def __init__(self, cfg: Config, data: TaskData, tok: _Tokenizers | None):
+        tc = cfg.train
+        self.augment = data.modality == "image" and cfg.data.augment in ("auto", "standard")
+        seed = tc.seed
+        splits = {"train": data.train, "val": data.val, "test": data.test}
+        self.ds: dict[str, Any] = {}
+        if data.modality == "image":
+            for name, s in splits.items():
+                if s is not None:
+                    self.ds[name] = ImageDataset(s, augment=False, seed=seed)
+            self.ds["train_aug"] = ImageDataset(data.train, augment=self.augment, seed=seed)
+            collate = collate_images
+        else:
+            assert tok is not None
+            for name, s in splits.items():
+                if s is None:
+                    continue
+                sid = tokenize(tok.student, s.inputs, cfg.data.max_length)
+                tid = None if tok.same or tok.teacher is None else tokenize(tok.teacher, s.inputs,
+                                                                            cfg.data.max_length)
+                self.ds[name] = TextDataset(s, sid, tid)
+            self.ds["train_aug"] = self.ds["train"]
+            collate = TextCollator(tok.student.pad_token_id or 0,
+                                   None if tok.teacher is None else (tok.teacher.pad_token_id or 0))
+        nw = tc.num_workers
+
+        def loader(name: str, train: bool):
+            if name not in self.ds:
+                return None
+            bs = tc.batch_size if train else tc.eval_batch_size
+            return make_loader(self.ds[name], bs, shuffle=train, num_workers=nw if train else 0, seed=seed,
+                               collate=collate)
+
+        self.train = loader("train_aug", True)
+        self.train_eval = loader("train", False)
+        self.val = loader("val", False)
+        self.test = loader("test", False)
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(-1) == labels).float().mean())
+
+
+def _latency_ms(net: Network, loader, batches: int = 2, bf16: bool = False) -> float:
+    """Milliseconds per sample for batched inference (eval, no grad), after one warm-up batch."""
+    from .teacher.outputs import autocast_ctx
+
+    net.eval()
+    it = iter(loader)
+    n, elapsed = 0, 0.0
+    with torch.no_grad():
+        for i in range(batches + 1):
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            side = "teacher" if getattr(net, "_is_teacher", False) else "student"
+            t0 = time.perf_counter()
+            with autocast_ctx(torch.device("cpu"), bf16):
+                net(batch[side])
+            if i > 0:
+                elapsed += time.perf_counter() - t0
+                n += batch["label"].numel()
+    return 1000 * elapsed / max(1, n)
+
+
+def run(config: Config | dict | str | os.PathLike, quiet: bool = False) -> dict[str, Any]:
+    """Distil (or train from scratch, per ``distill.method``) one student; returns the metrics dict.
+
+    Farhat & Chen 2024: a randomly initialised student trained with CE + KD + alignment/uniformity on a task, from
+    a frozen pre-trained teacher, as an alternative to pre-training the student.
+    """
+    from .config import load_config
+
+    if isinstance(config, (str, os.PathLike)):
+        cfg = load_config(config)
+    elif isinstance(config, dict):
+        cfg = build_config(config)
+    else:
+        cfg = config
+    t_start = time.perf_counter()
+    tc = cfg.train
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    import lightning as L
+
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+    bf16 = "bf16" in str(tc.precision)
+
+    term_spec = resolve_terms(cfg.distill.method, cfg.distill.terms)
+    needs_teacher = any(w != 0 and type_needs_teacher(n) for n, (w, _) in term_spec.items())
+    if needs_teacher and cfg.teacher is None:
+        raise DistilleryError(f"distill.method {cfg.distill.method!r} needs a teacher: add a teacher section")
+    run_dir = _prepare_run_dir(cfg.output.dir)
+    try:
+        return _run(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start)
+    except BaseException:
+        # a failed run leaves nothing that looks finished: remove the directory we created if it holds no results
+        if not (run_dir / "metrics.json").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def type_needs_teacher(term_name: str) -> bool:
+    return bool(TERMS[term_name].needs_teacher)
+
+
+def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool, quiet: bool,
+         t_start: float) -> dict[str, Any]:
+    tc = cfg.train
+    _log(f"reading data from {cfg.data.source}", quiet)
+    data = load_task_data(cfg.data, seed=tc.seed)
+    for note in data.notes:
+        _log(f"note: {note}", quiet)
+    _log(f"{data.modality} task, {data.num_classes} classes; train {len(data.train)}, "
+         f"validation {len(data.val) if data.val is not None else 0}, test {len(data.test)}", quiet)
+
+    teacher: Network | None = None
+    if needs_teacher:
+        assert cfg.teacher is not None
+        if not cfg.teacher.model.startswith(("hf:", "timm:", "torchvision:")) and not cfg.teacher.weights:
+            raise DistilleryError(f"teacher.model {cfg.teacher.model} is a built-in architecture without "
+                                  "pre-trained weights: set teacher.weights")
+        teacher = create_model(cfg.teacher.model, data.num_classes, pretrained=True, weights=cfg.teacher.weights,
+                               **cfg.teacher.kwargs)
+        teacher._is_teacher = True  # type: ignore[attr-defined]
+        if teacher.modality != data.modality:
+            raise DistilleryError(f"teacher.model {cfg.teacher.model} is a {teacher.modality} model but the data "
+                                  f"is {data.modality}")
+        teacher.eval().requires_grad_(False)
+    tok = _tokenizers(cfg, needs_teacher) if data.modality == "text" else None
+    student = _build_student(cfg, data, tok)
+    if tc.channels_last and data.modality == "image":
+        student.set_channels_last()
+        if teacher is not None:
+            teacher.set_channels_last()
+    loaders = _Loaders(cfg, data, tok)
+    if len(loaders.train) == 0:
+        raise DistilleryError("data: the training split is empty")
+
+    teacher_report: dict[str, Any] | None = None
+    teacher_out = None
+    if teacher is not None:
+        assert cfg.teacher is not None
+        prep = {"spec": cfg.teacher.model, "weights_file": cfg.teacher.weights, "train": data.train.fingerprint(),
+                "val": data.val.fingerprint() if data.val is not None else None, "max_length": cfg.data.max_length,
+                "input": teacher.input_spec(), "augment": loaders.augment}
+        t0 = time.perf_counter()
+        head = prepare_head(teacher, cfg.teacher.head, prep,
+                            {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
+                            data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
+                            cache_dir=cfg.teacher.cache_dir, progress=tc.progress, seed=tc.seed, bf16=bf16)
+        teacher.eval().requires_grad_(False)
+        if head.mode != "pretrained":
+            _log(f"teacher head: {head.mode} ({'reused from ' + str(head.path) if head.reused else 'trained'})",
+                 quiet)
+        losses_need = set().union(*(TERMS[n].needs_teacher for n in term_spec))
+        keep = set(losses_need) | {"logits"}
+        use_cache = cfg.teacher.cache == "auto" and not loaders.augment
+        train_store = None
+        if use_cache:
+            emb = head.embeddings.get("train_eval", {}).get("embedding")
+            if emb is not None and keep <= {"logits", "embedding"}:
+                with torch.no_grad():
+                    train_store = {"embedding": emb, "logits": teacher.get_head()(emb)}
+            else:
+                train_store = compute_features(teacher, loaders.train_eval, keep, "teacher outputs (train)",
+                                               progress=tc.progress, bf16=bf16)
+            teacher_out = PrecomputedTeacher({k: v for k, v in train_store.items() if k in losses_need})
+        else:
+            teacher_out = LiveTeacher(teacher, bf16=bf16)
+        test_logits = compute_features(teacher, loaders.test, {"logits"}, "teacher on test", progress=tc.progress,
+                                       bf16=bf16)["logits"]
+        teacher_report = {"spec": cfg.teacher.model, "accuracy": _accuracy(test_logits, data.test.labels),
+                          "params": count_params(teacher), "head": head.mode, "head_reused": head.reused,
+                          "head_info": {k: v for k, v in head.info.items() if k != "key"},
+                          "outputs": "precomputed" if use_cache else "live",
+                          "prepare_time_s": round(time.perf_counter() - t0, 2)}
+        _log(f"teacher test accuracy {teacher_report['accuracy']:.4f} ({teacher_report['params']:,} params, "
+             f"outputs {teacher_report['outputs']})", quiet)
+
+    ctx = TermContext(student_dim=student.embed_dim, teacher_dim=teacher.embed_dim if teacher is not None else None,
+                      num_classes=data.num_classes, temperature=cfg.distill.temperature,
+                      projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim)
+    loss_set = build_loss_set(term_spec, ctx)
+    check_requirements(loss_set, _provides(student, loaders), _provides(teacher, loaders) if teacher else None)
+
+    from .training import DistillationModule, fit
+
+    eval_names = (["val"] if loaders.val is not None else []) + ["test"]
+    eval_loaders = [x for x in (loaders.val, loaders.test) if x is not None]
+    module = DistillationModule(student, loss_set, teacher_out, tc, len(loaders.train), eval_names)
+    _log(f"training student {cfg.student.model} ({count_params(student):,} params) with "
+         f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())} for {tc.epochs} epochs", quiet)
+    t_train = time.perf_counter()
+    history, ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir)
+    train_time = time.perf_counter() - t_train
+
+    best_path = ckpt.best_model_path
+    last_test = history.history[-1].get("test/acc") if history.history else None
+    if best_path:
+        state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    student.eval()
+    logits = compute_features(student, loaders.test, {"logits"}, "student on test", progress=False,
+                              side="student")["logits"]
+    test_acc = _accuracy(logits, data.test.labels)
+    test_hist = [h["test/acc"] for h in history.history if "test/acc" in h]
+    _save_student(run_dir, cfg, student, data, tok)
+    metrics: dict[str, Any] = {
+        "teacher": teacher_report,
+        "student": {"spec": cfg.student.model, "accuracy": test_acc,
+                    "best_accuracy": max(test_hist) if test_hist else test_acc,
+                    "last_accuracy": last_test, "selected_by": eval_names[0] + "/acc",
+                    "params": count_params(student),
+                    "latency_ms_per_sample": round(_latency_ms(student, loaders.test, bf16=bf16), 4)},
+        "train": {"method": cfg.distill.method, "terms": {n: w for n, (w, _) in term_spec.items()},
+                  "epochs": tc.epochs, "steps": module.global_step, "train_time_s": round(train_time, 2),
+                  "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
+                  "train_size": len(data.train)},
+        "history": history.history,
+    }
+    if teacher is not None and teacher_report is not None:
+        teacher_report["latency_ms_per_sample"] = round(_latency_ms(teacher, loaders.test, bf16=bf16), 4)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _log(f"student test accuracy {test_acc:.4f} (best over epochs {metrics['student']['best_accuracy']:.4f}); "
+         f"run written to {run_dir}", quiet)
+    return metrics
+
+
+def _provides(net: Network, loaders: _Loaders) -> set[str]:
+    """Which Features a network actually returns (one real forward pass on a small batch)."""
+    batch = next(iter(loaders.test))
+    side = "teacher" if getattr(net, "_is_teacher", False) else "student"
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        out = net({k: v[:2] for k, v in batch[side].items()})
+    net.train(was)
+    return out.available()
+
+
+def _save_student(run_dir: Path, cfg: Config, student: Network, data: TaskData, tok: _Tokenizers | None) -> None:
+    from safetensors.torch import save_file
+
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    sd = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
+    save_file(sd, str(run_dir / "student.safetensors"))
+    kwargs = dict(cfg.student.kwargs)
+    if tok is not None:
+        tok.student.save_pretrained(str(run_dir / "tokenizer"))
+        if cfg.student.model in TEXT_BUILTINS_NEED_VOCAB:
+            kwargs.setdefault("vocab_size", len(tok.student))
+            kwargs.setdefault("pad_token_id", tok.student.pad_token_id or 0)
+    meta = {"model": cfg.student.model, "num_classes": data.num_classes, "kwargs": kwargs,
+            "modality": data.modality, "class_names": data.class_names, "max_length": cfg.data.max_length,
+            "input": student.input_spec()}
+    (run_dir / "student.json").write_text(json.dumps(meta, indent=2))
+
+
+def load_student(run_dir: str | Path) -> tuple[Network, dict[str, Any], Any]:
+    """Rebuild the student of a finished run from its directory alone (no teacher needed)."""
+    d = Path(run_dir)
+    meta_path = d / "student.json"
+    if not meta_path.is_file() or not (d / "student.safetensors").is_file():
+        raise DistilleryError(f"{d}: not a finished run directory (student.json / student.safetensors missing)")
+    meta = json.loads(meta_path.read_text())
+    net = create_model(meta["model"], meta["num_classes"], pretrained=False, weights=str(d / "student.safetensors"),
+                       **meta["kwargs"])
+    net.eval()
+    tok = load_tokenizer(str(d / "tokenizer")) if (d / "tokenizer").is_dir() else None
+    return net, meta, tok
+
+
+def evaluate(run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
+    """Re-evaluate a run's student on the test split of the run's data."""
+    d = Path(run_dir)
+    cfg_path = d / "config.yaml"
+    if not cfg_path.is_file():
+        raise DistilleryError(f"{d}: no config.yaml; not a run directory")
+    raw = yaml.safe_load(cfg_path.read_text())
+    raw["output"]["dir"] = str(d)
+    cfg = build_config(raw, origin=str(cfg_path))
+    net, meta, tok = load_student(d)
+    data = load_task_data(cfg.data, seed=cfg.train.seed)
+    if data.modality == "text":
+        ids = tokenize(tok, data.test.inputs, meta["max_length"])
+        loader = make_loader(TextDataset(data.test, ids), cfg.train.eval_batch_size, False, 0, 0,
+                             TextCollator(tok.pad_token_id or 0))
+    else:
+        loader = make_loader(ImageDataset(data.test), cfg.train.eval_batch_size, False, 0, 0, collate_images)
+    logits = compute_features(net, loader, {"logits"}, "evaluating", progress=not quiet, side="student")["logits"]
+    return {"accuracy": _accuracy(logits, data.test.labels), "num_test": len(data.test)}
+
+
+def predict(run_dir: str | Path, inputs: list[str]) -> list[dict[str, Any]]:
+    """Predict labels for texts (text runs) or image paths (image runs) with a run's student."""
+    net, meta, tok = load_student(run_dir)
+    if meta["modality"] == "text":
+        enc = TextCollator(tok.pad_token_id or 0)(
+            [{"student": ids, "teacher": None, "label": torch.tensor(0), "index": i}
+             for i, ids in enumerate(tokenize(tok, inputs, meta["max_length"]))])
+        batch_inputs = enc["student"]
+    else:
+        import numpy as np
+        from PIL import Image
+
+        arrs = []
+        size = meta["input"].get("size")
+        for p in inputs:
+            if not Path(p).is_file():
+                raise DistilleryError(f"image not found: {p}")
+            im = Image.open(p).convert("RGB")
+            if size:
+                im = im.resize((size, size))
+            arrs.append(torch.from_numpy(np.asarray(im, dtype=np.uint8)).permute(2, 0, 1))
+        if len({a.shape for a in arrs}) > 1:
+            raise DistilleryError("images have different sizes; resize them to the training size")
+        batch_inputs = {"pixel_values": torch.stack(arrs)}
+    with torch.no_grad():
+        probs = net(batch_inputs).logits.softmax(-1)
+    names = meta["class_names"]
+    return [{"input": x, "label": names[int(p.argmax())], "confidence": round(float(p.max()), 4)}
+            for x, p in zip(inputs, probs, strict=True)]

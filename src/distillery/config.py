@@ -1,0 +1,247 @@
+"""Experiment configuration: one YAML file, validated by pydantic, passed everywhere as one object.
+
+Sections: ``data``, ``teacher``, ``student``, ``distill``, ``train``, ``output``. Unknown keys, wrong types and
+missing files are reported with their key path (``train.epochs: ...``). CLI overrides use ``--set a.b=value``.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import DistilleryError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataConfig(_Section):
+    """Where the task data is and how to read it."""
+
+    source: str = Field(description="Hub dataset id, a local folder (CSV/TSV/JSON/parquet files or an image "
+                        "folder), a single data file, or a .npz of encoded images.")
+    task: Literal["auto", "text", "image"] = "auto"
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    train_split: str = "train"
+    val_split: str = "validation"
+    test_split: str = "test"
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="carved (seeded) from train when the data "
+                                "has no validation split; 0 disables validation")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="carved from train when there is no test split")
+    shots_per_class: int | None = Field(None, gt=0, description="few-shot: keep this many seeded training "
+                                        "examples per class")
+    max_length: int = Field(128, gt=0, description="token limit for text")
+    augment: Literal["auto", "none", "standard"] = Field(
+        "auto", description="images: 'standard' = random crop (padding 1/8) + horizontal flip; 'auto' = standard "
+        "for images, none for text")
+    image_size: int | None = Field(None, gt=0, description="resize images to this square size when decoding")
+    max_samples: int | None = Field(None, gt=0, description="cap each split (quick experiments)")
+
+
+class TeacherConfig(_Section):
+    """The pre-trained teacher."""
+
+    model: str = Field(description="model spec: hf:<id or dir>, timm:<name>, torchvision:<name>, or a built-in name")
+    weights: str | None = Field(None, description="local weights (.safetensors, or a torch file read with "
+                                "weights_only=True)")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    head: Literal["lp", "ft", "none"] = Field(
+        "lp", description="how to give the teacher a task head when it has none that fits: linear probe, full "
+        "fine-tune, or none (error)")
+    head_epochs: int = Field(0, ge=0, description="epochs of head training; 0 = default (lp: 100, ft: 3)")
+    head_lr: float | None = Field(None, gt=0)
+    cache: Literal["auto", "off"] = Field(
+        "auto", description="auto: compute the teacher outputs once when the training inputs are deterministic "
+        "(no augmentation) and replay them; off: run the teacher at every step")
+    cache_dir: str | None = Field(None, description="where prepared teacher heads are kept (default "
+                                  "$DISTILLERY_CACHE or ~/.cache/distillery)")
+
+
+class StudentConfig(_Section):
+    """The small student, randomly initialised unless ``weights`` is given."""
+
+    model: str
+    weights: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    tokenizer: str | None = Field(None, description="text: tokenizer dir or hub id (default: the teacher's)")
+
+
+class TermConfig(_Section):
+    weight: float = 1.0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DistillConfig(_Section):
+    """Which loss terms to combine (Farhat & Chen 2024 defaults: CE + KD(T=4) + align/uniform, weights 1)."""
+
+    method: str = Field("au", description="a named preset (see `distillery methods`)")
+    terms: dict[str, TermConfig] | None = Field(None, description="explicit terms {name: {weight, params}}, "
+                                                "replacing the preset's")
+    temperature: float = Field(4.0, gt=0)
+    projector: Literal["mlp", "linear"] = "mlp"
+    proj_dim: int = Field(128, gt=0)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(10, gt=0)
+    batch_size: int = Field(64, gt=0)
+    eval_batch_size: int = Field(256, gt=0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    momentum: float = Field(0.9, ge=0)
+    scheduler: Literal["cosine", "none"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0)
+    seed: int = 0
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    precision: str = Field("32-true", description="Lightning precision, e.g. 32-true, bf16-mixed")
+    channels_last: bool = Field(False, description="conv nets: channels_last memory format")
+    num_workers: int = Field(0, ge=0)
+    num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice)")
+    deterministic: bool = True
+    log_every_n_steps: int = Field(20, gt=0)
+    progress: bool = True
+
+
+class OutputConfig(_Section):
+    dir: str = Field(description="the run directory; refused if it already exists and is not empty")
+
+
+class Config(_Section):
+    data: DataConfig
+    teacher: TeacherConfig | None = None
+    student: StudentConfig
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig
+
+    @field_validator("teacher", mode="before")
+    @classmethod
+    def _null_teacher(cls, v):
+        return v or None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        parts.append(f"{loc}: {msg}")
+    return f"{origin}: invalid config: " + "; ".join(parts)
+
+
+def parse_value(text: str) -> Any:
+    """Parse the right-hand side of ``--set key=value`` as YAML (numbers, booleans, null, lists)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides to a raw config mapping (returns a copy)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise DistilleryError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
+        key, value = item.split("=", 1)
+        path = [p for p in key.strip().split(".") if p]
+        if not path:
+            raise DistilleryError(f"--set {item!r}: empty key")
+        node = raw
+        for p in path[:-1]:
+            if node.get(p) is None:
+                node[p] = {}
+            if not isinstance(node[p], dict):
+                raise DistilleryError(f"--set {item!r}: {p} is not a section")
+            node = node[p]
+        node[path[-1]] = parse_value(value)
+    return raw
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise DistilleryError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise DistilleryError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise DistilleryError(f"{p}: the config must be a mapping with sections data, teacher, student, ...")
+    return raw
+
+
+def build_config(raw: dict[str, Any], origin: str = "config", base_dir: Path | None = None) -> Config:
+    """Validate a raw mapping into a :class:`Config`; relative local paths resolve against ``base_dir``."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        raise DistilleryError(_format_validation_error(e, origin)) from None
+    _check_files(cfg, base_dir or Path.cwd())
+    return cfg
+
+
+def _resolve(path: str, base_dir: Path) -> str | None:
+    """An existing local path: relative to the config file's folder first, then to the working directory."""
+    p = Path(path).expanduser()
+    for cand in ([p] if p.is_absolute() else [base_dir / p, p]):
+        if cand.exists():
+            return str(cand)
+    return None
+
+
+def _looks_local(s: str) -> bool:
+    return s.startswith((".", "/", "~")) or Path(s).suffix in {
+        ".csv", ".tsv", ".json", ".jsonl", ".parquet", ".npz", ".safetensors", ".pt", ".pth", ".th", ".bin"}
+
+
+def _check_files(cfg: Config, base_dir: Path) -> None:
+    """Resolve local paths and report missing files with their key path."""
+    checks: list[tuple[str, Any, str]] = [("data.source", cfg.data, "source")]
+    for section, name in (("teacher", cfg.teacher), ("student", cfg.student)):
+        if name is not None:
+            checks.append((f"{section}.weights", name, "weights"))
+    for key, obj, attr in checks:
+        value = getattr(obj, attr)
+        if value is None:
+            continue
+        resolved = _resolve(value, base_dir)
+        if resolved is not None:
+            setattr(obj, attr, resolved)
+        elif _looks_local(value) or attr == "weights":
+            raise DistilleryError(f"{key}: file or folder not found: {value}")
+    for section, spec in (("teacher", cfg.teacher), ("student", cfg.student)):
+        if spec is not None and spec.model.startswith(("hf:", "ckpt:")):
+            prefix, rest = spec.model.split(":", 1)
+            resolved = _resolve(rest, base_dir)
+            if resolved is not None:
+                spec.model = f"{prefix}:{resolved}"
+            elif _looks_local(rest):
+                raise DistilleryError(f"{section}.model: local model not found: {rest}")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, method: str | None = None) -> Config:
+    """Read, override and validate an experiment YAML file."""
+    raw = load_raw(path)
+    raw = apply_overrides(raw, overrides or [])
+    if method is not None:
+        raw.setdefault("distill", {})
+        raw["distill"]["method"] = method
+    return build_config(raw, origin=str(path), base_dir=Path(path).resolve().parent)

@@ -1,0 +1,113 @@
+"""Torch datasets and collation: seeded, replayable image augmentation and pre-tokenised text."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2 import functional as TF
+
+from .sources import Split
+
+
+def view_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of the augmented view of sample ``index`` at ``epoch``: replaying it gives the same view."""
+    h = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def augment_image(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Standard CIFAR augmentation: random crop with padding = size/8, then horizontal flip (p = 0.5)."""
+    h, w = img.shape[-2:]
+    pad = max(1, h // 8)
+    padded = TF.pad(img, [pad, pad, pad, pad])
+    top = int(torch.randint(0, 2 * pad + 1, (1,), generator=gen))
+    left = int(torch.randint(0, 2 * pad + 1, (1,), generator=gen))
+    out = TF.crop(padded, top, left, h, w)
+    if torch.rand((), generator=gen) < 0.5:
+        out = TF.horizontal_flip(out)
+    return out
+
+
+class ImageDataset(Dataset):
+    """uint8 ``[N, 3, H, W]`` images; with ``augment`` each sample's view is a function of (seed, epoch, index)."""
+
+    def __init__(self, split: Split, augment: bool = False, seed: int = 0):
+        self.images, self.labels = split.inputs, split.labels
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        img = self.images[i]
+        if self.augment:
+            gen = torch.Generator().manual_seed(view_seed(self.seed, self.epoch, i))
+            img = augment_image(img, gen)
+        return {"pixel_values": img, "label": self.labels[i], "index": i}
+
+
+def collate_images(items: list[dict[str, Any]]) -> dict[str, Any]:
+    pixels = torch.stack([it["pixel_values"] for it in items])
+    inputs = {"pixel_values": pixels}
+    return {"student": inputs, "teacher": inputs, "label": torch.stack([it["label"] for it in items]),
+            "index": torch.tensor([it["index"] for it in items])}
+
+
+def tokenize(tokenizer, inputs: list[Any], max_length: int) -> list[list[int]]:
+    """Token ids per example (pairs joined with the tokenizer's separator), truncated to ``max_length``."""
+    if inputs and isinstance(inputs[0], tuple):
+        a, b = zip(*inputs, strict=True)
+        enc = tokenizer(list(a), list(b), truncation=True, max_length=max_length)
+    else:
+        enc = tokenizer(list(inputs), truncation=True, max_length=max_length)
+    return enc["input_ids"]
+
+
+class TextDataset(Dataset):
+    """Pre-tokenised text, for the student's and (when it differs) the teacher's tokenizer."""
+
+    def __init__(self, split: Split, student_ids: list[list[int]], teacher_ids: list[list[int]] | None = None):
+        self.labels, self.student_ids, self.teacher_ids = split.labels, student_ids, teacher_ids
+
+    def set_epoch(self, epoch: int) -> None:  # text has no augmentation here
+        pass
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"student": self.student_ids[i], "teacher": None if self.teacher_ids is None else self.teacher_ids[i],
+                "label": self.labels[i], "index": i}
+
+
+def _pad(seqs: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    n = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), n), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+class TextCollator:
+    def __init__(self, student_pad: int, teacher_pad: int | None = None):
+        self.student_pad, self.teacher_pad = student_pad, teacher_pad
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        s = _pad([it["student"] for it in items], self.student_pad)
+        t = s if items[0]["teacher"] is None else _pad([it["teacher"] for it in items], self.teacher_pad or 0)
+        return {"student": s, "teacher": t, "label": torch.stack([it["label"] for it in items]),
+                "index": torch.tensor([it["index"] for it in items])}
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,
+                collate) -> DataLoader:
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate,
+                      generator=gen, persistent_workers=num_workers > 0, drop_last=False)

@@ -1,0 +1,8 @@
+"""User-facing errors: the CLI prints one line for these and exits with code 2."""
+
+
+class DistilleryError(Exception):
+    """An error caused by the user's input (config, data, model spec, CLI argument).
+
+    The message must say *what* is wrong and *where* (file, key path, column) in one line.
+    """

@@ -1,0 +1,1 @@
+"""Distillation loss terms: pure functions in :mod:`functional`, trainable modules in :mod:`terms`."""

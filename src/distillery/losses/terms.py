@@ -1,0 +1,197 @@
+"""Loss terms: thin modules around :mod:`.functional` holding what is trainable, registered by name.
+
+Each term declares the Features it needs from the student and the teacher, so requirements are checked before
+training and the teacher outputs that are computed (or cached) are exactly those.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DistilleryError
+from ..features import Features
+from . import functional as LF
+
+
+@dataclass
+class TermContext:
+    """What a term may need to build its trainable parts."""
+
+    student_dim: int
+    teacher_dim: int | None
+    num_classes: int
+    temperature: float = 4.0
+    projector: str = "mlp"
+    proj_dim: int = 128
+
+
+class LossTerm(nn.Module):
+    """Base class. ``forward(student, teacher, labels)`` returns the unweighted scalar loss."""
+
+    reference: ClassVar[str] = ""
+    needs_student: ClassVar[frozenset[str]] = frozenset({"logits"})
+    needs_teacher: ClassVar[frozenset[str]] = frozenset()
+
+    def forward(self, s: Features, t: Features | None, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+TERMS: dict[str, type[LossTerm]] = {}
+
+
+def register_term(name: str) -> Callable[[type[LossTerm]], type[LossTerm]]:
+    def deco(cls: type[LossTerm]) -> type[LossTerm]:
+        TERMS[name] = cls
+        cls.term_name = name  # type: ignore[attr-defined]
+        return cls
+
+    return deco
+
+
+def make_projector(kind: str, in_dim: int, out_dim: int) -> nn.Module:
+    """Projector to the shared space (DAPT code): ``mlp`` = Linear(d,d)-ReLU-Linear(d,out) (MoCo v2); ``linear``."""
+    if kind == "linear":
+        return nn.Linear(in_dim, out_dim)
+    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
+
+
+@register_term("ce")
+class CrossEntropy(LossTerm):
+    """Cross-entropy with the ground-truth labels."""
+
+    reference = "supervised cross-entropy"
+
+    def __init__(self, ctx: TermContext, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, s, t, labels):
+        return F.cross_entropy(s.logits.float(), labels, label_smoothing=self.label_smoothing)
+
+
+@register_term("kd")
+class KD(LossTerm):
+    """Hinton et al. 2015: KL between temperature-softened teacher and student distributions, times T²."""
+
+    reference = "Hinton, Vinyals & Dean 2015, Distilling the Knowledge in a Neural Network"
+    needs_teacher = frozenset({"logits"})
+
+    def __init__(self, ctx: TermContext, temperature: float | None = None):
+        super().__init__()
+        self.temperature = temperature if temperature is not None else ctx.temperature
+
+    def forward(self, s, t, labels):
+        return LF.kd_loss(s.logits, t.logits, self.temperature)
+
+
+@register_term("align_uniform")
+class AlignUniform(LossTerm):
+    """Farhat & Chen 2024 with Wang & Isola 2020: alignment + uniformity on projected, normalised embeddings.
+
+    Both sides are projected to a shared space by trainable projectors (the teacher's projector trains with the
+    student; the teacher backbone stays frozen). ``L = w_a*align(h_s, h_t) + w_u*(unif(h_s) + unif(h_t))/2``.
+    """
+
+    reference = "Farhat & Chen 2024 (DAPT); Wang & Isola 2020, Alignment and Uniformity"
+    needs_student = frozenset({"embedding"})
+    needs_teacher = frozenset({"embedding"})
+
+    def __init__(self, ctx: TermContext, alpha: float = 2.0, t: float = 2.0, align_weight: float = 1.0,
+                 uniform_weight: float = 1.0, projector: str | None = None, proj_dim: int | None = None):
+        super().__init__()
+        kind, dim = projector or ctx.projector, proj_dim or ctx.proj_dim
+        self.student_proj = make_projector(kind, ctx.student_dim, dim)
+        self.teacher_proj = make_projector(kind, ctx.teacher_dim or ctx.student_dim, dim)
+        self.alpha, self.t = alpha, t
+        self.align_weight, self.uniform_weight = align_weight, uniform_weight
+
+    def forward(self, s, t, labels):
+        hs = F.normalize(self.student_proj(s.embedding.float()), dim=-1)
+        ht = F.normalize(self.teacher_proj(t.embedding.float()), dim=-1)
+        align = LF.align_loss(hs, ht, self.alpha)
+        unif = (LF.uniform_loss(hs, self.t) + LF.uniform_loss(ht, self.t)) / 2
+        return self.align_weight * align + self.uniform_weight * unif
+
+
+# Method presets: weighted sets of terms (Farhat & Chen 2024 / DAPT code, papers.md §1.4).
+PRESETS: dict[str, dict[str, float]] = {
+    "scratch": {"ce": 1.0},
+    "kd": {"ce": 1.0, "kd": 1.0},
+    "au": {"ce": 1.0, "kd": 1.0, "align_uniform": 1.0},
+}
+PRESET_HELP: dict[str, str] = {
+    "scratch": "the student alone, cross-entropy only (the baseline)",
+    "kd": "Hinton KD (T=4) + cross-entropy",
+    "au": "Farhat & Chen 2024: cross-entropy + KD + alignment/uniformity on projected embeddings (default)",
+}
+
+
+class LossSet(nn.Module):
+    """The weighted terms of one run; ``forward`` returns ``{name: weighted loss}``."""
+
+    def __init__(self, terms: dict[str, LossTerm], weights: dict[str, float]):
+        super().__init__()
+        self.terms = nn.ModuleDict(terms)
+        self.weights = dict(weights)
+
+    @property
+    def needs_teacher(self) -> set[str]:
+        return set().union(*(type(t).needs_teacher for t in self.terms.values())) if self.terms else set()
+
+    @property
+    def needs_student(self) -> set[str]:
+        return set().union(*(type(t).needs_student for t in self.terms.values())) if self.terms else set()
+
+    def forward(self, s: Features, t: Features | None, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: self.weights[name] * term(s, t, labels) for name, term in self.terms.items()
+                if self.weights[name] != 0}
+
+
+def resolve_terms(method: str, explicit: dict[str, Any] | None) -> dict[str, tuple[float, dict[str, Any]]]:
+    """``{name: (weight, params)}`` from an explicit ``distill.terms`` mapping or a named preset."""
+    if explicit:
+        out = {}
+        for name, tc in explicit.items():
+            weight = tc.weight if hasattr(tc, "weight") else float(tc.get("weight", 1.0))
+            params = tc.params if hasattr(tc, "params") else dict(tc.get("params", {}))
+            out[name] = (weight, params)
+    else:
+        if method not in PRESETS:
+            raise DistilleryError(f"distill.method: unknown method {method!r}; known: {', '.join(sorted(PRESETS))}")
+        out = {name: (w, {}) for name, w in PRESETS[method].items()}
+    unknown = [n for n in out if n not in TERMS]
+    if unknown:
+        raise DistilleryError(f"distill.terms: unknown term {unknown[0]!r}; known: {', '.join(sorted(TERMS))}")
+    return out
+
+
+def build_loss_set(spec: dict[str, tuple[float, dict[str, Any]]], ctx: TermContext) -> LossSet:
+    terms, weights = {}, {}
+    for name, (weight, params) in spec.items():
+        try:
+            terms[name] = TERMS[name](ctx, **params)
+        except TypeError as e:
+            raise DistilleryError(f"distill.terms.{name}.params: {e}") from None
+        weights[name] = weight
+    return LossSet(terms, weights)
+
+
+def check_requirements(loss_set: LossSet, student_has: set[str], teacher_has: set[str] | None) -> None:
+    """Fail before training when a term needs Features a network cannot give."""
+    for name, term in loss_set.terms.items():
+        missing_s = set(type(term).needs_student) - student_has
+        if missing_s:
+            raise DistilleryError(f"loss term {name!r} needs student {', '.join(sorted(missing_s))}, which the "
+                                  "student does not provide")
+        if type(term).needs_teacher:
+            if teacher_has is None:
+                raise DistilleryError(f"loss term {name!r} needs a teacher; set the teacher section")
+            missing_t = set(type(term).needs_teacher) - teacher_has
+            if missing_t:
+                raise DistilleryError(f"loss term {name!r} needs teacher {', '.join(sorted(missing_t))}, which the "
+                                      "teacher does not provide")

@@ -1,0 +1,63 @@
+"""``create_model(spec, num_classes)``: the single entry point for every model source (like timm's)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import DistilleryError
+from .base import Network
+
+_BUILTINS: dict[str, Callable[..., Network]] = {}
+_SOURCES: dict[str, Callable[..., Network]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., Network]], Callable[..., Network]]:
+    """Register a built-in architecture ``fn(num_classes, **kwargs) -> Network``."""
+
+    def deco(fn: Callable[..., Network]) -> Callable[..., Network]:
+        _BUILTINS[name] = fn
+        return fn
+
+    return deco
+
+
+def register_source(prefix: str) -> Callable[[Callable[..., Network]], Callable[..., Network]]:
+    """Register a model source ``prefix:`` with ``fn(name, num_classes, pretrained, **kwargs) -> Network``."""
+
+    def deco(fn: Callable[..., Network]) -> Callable[..., Network]:
+        _SOURCES[prefix] = fn
+        return fn
+
+    return deco
+
+
+def list_models() -> list[str]:
+    return sorted(_BUILTINS) + [f"{p}:<name>" for p in sorted(_SOURCES)]
+
+
+def create_model(spec: str, num_classes: int, pretrained: bool = False, weights: str | None = None,
+                 **kwargs: Any) -> Network:
+    """Build a network from a spec.
+
+    ``hf:<hub id or dir>`` (transformers), ``timm:<name>``, ``torchvision:<name>``, or a built-in name
+    (``resnet20``, ``text_cnn``, ``transformer`` ...). ``pretrained`` loads the source's pre-trained weights
+    (hub sources); ``weights`` loads a local safetensors / torch file into the network.
+    """
+    from . import builtin_all  # noqa: F401  (registers built-ins and sources)
+    from .weights import load_weights
+
+    if ":" in spec and spec.split(":", 1)[0] in _SOURCES:
+        prefix, name = spec.split(":", 1)
+        net = _SOURCES[prefix](name, num_classes=num_classes, pretrained=pretrained, **kwargs)
+    elif spec in _BUILTINS:
+        try:
+            net = _BUILTINS[spec](num_classes=num_classes, **kwargs)
+        except TypeError as e:
+            raise DistilleryError(f"model {spec!r}: bad arguments: {e}") from None
+    else:
+        known = ", ".join(list_models())
+        raise DistilleryError(f"unknown model spec {spec!r}; known: {known}")
+    net.num_classes = num_classes
+    if weights is not None:
+        load_weights(net, weights)
+    return net

@@ -1,0 +1,54 @@
+"""A small BERT-style transformer student built from a config (random initialisation)."""
+from __future__ import annotations
+
+import torch
+
+from ..features import Features
+from .base import Network
+from .registry import register_model
+
+
+class SmallTransformer(Network):
+    """``transformers.BertModel`` from a :class:`BertConfig`; mean-pooled embedding; hidden states/attentions."""
+
+    modality = "text"
+
+    def __init__(self, num_classes: int, vocab_size: int, hidden_size: int = 256, num_layers: int = 4,
+                 num_heads: int = 4, intermediate_size: int | None = None, max_position_embeddings: int = 512,
+                 dropout: float = 0.1, attn_implementation: str = "sdpa", pad_token_id: int = 0):
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        cfg = BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
+                         num_attention_heads=num_heads, intermediate_size=intermediate_size or 4 * hidden_size,
+                         max_position_embeddings=max_position_embeddings, hidden_dropout_prob=dropout,
+                         attention_probs_dropout_prob=dropout, pad_token_id=pad_token_id)
+        cfg._attn_implementation = attn_implementation
+        self.encoder = BertModel(cfg, add_pooling_layer=False)
+        self.embed_dim = hidden_size
+        self.head = torch.nn.Linear(hidden_size, num_classes)
+        self.num_classes = num_classes
+
+    def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
+        return encoder_features(self.encoder, inputs)
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over non-padding tokens (sentence-transformers pooling)."""
+    if mask is None:
+        return hidden.mean(dim=1)
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1e-9)
+
+
+def encoder_features(encoder: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> Features:
+    """Run a transformers text encoder; mean-pooled embedding, hidden states and (eager) attentions."""
+    kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    want_attn = getattr(encoder.config, "_attn_implementation", "sdpa") == "eager"
+    out = encoder(**kwargs, output_hidden_states=True, output_attentions=want_attn, return_dict=True)
+    emb = mean_pool(out.last_hidden_state, inputs.get("attention_mask"))
+    return Features(embedding=emb, hidden_states=tuple(out.hidden_states),
+                    attentions=tuple(out.attentions) if want_attn and out.attentions is not None else None)
+
+
+register_model("transformer")(SmallTransformer)

@@ -1,0 +1,60 @@
+"""Loading local weights safely: safetensors, or torch files read with ``weights_only=True`` (no pickle code)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import DistilleryError
+from .base import Network
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict; unwraps ``{"state_dict": ...}`` / ``{"model": ...}`` and strips a ``module.`` prefix."""
+    p = Path(path)
+    if not p.is_file():
+        raise DistilleryError(f"weights file not found: {p}")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(p))
+        else:
+            sd = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupted files raise many types
+        raise DistilleryError(f"{p}: not a readable weights file ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    for key in ("state_dict", "model", "student"):
+        if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
+            sd = sd[key]
+            break
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise DistilleryError(f"{p}: expected a mapping of parameter names to tensors")
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_weights(net: Network, path: str | Path) -> None:
+    """Load ``path`` into ``net``. A head whose shape differs (other classes) is skipped: ``net.head_fits=False``."""
+    sd = read_state_dict(path)
+    own = net.state_dict()
+    head_prefix = net.head_attr + "."
+    head_keys = [k for k in own if k.startswith(head_prefix)]
+    head_ok = all(k in sd and sd[k].shape == own[k].shape for k in head_keys)
+    if not head_ok:
+        sd = {k: v for k, v in sd.items() if not k.startswith(head_prefix)}
+    missing = [k for k in own if k not in sd and not (k.startswith(head_prefix) and not head_ok)
+               and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in own]
+    bad_shape = [k for k in sd if k in own and sd[k].shape != own[k].shape]
+    if missing or unexpected or bad_shape:
+        detail = "; ".join(f"{name}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                           for name, keys in (("missing", missing), ("unexpected", unexpected),
+                                              ("wrong shape", bad_shape)) if keys)
+        raise DistilleryError(f"{path}: weights do not fit the model ({detail})")
+    net.load_state_dict(sd, strict=False)
+    net.head_fits = head_ok
+    if not head_ok:
+        src_shape = next((tuple(v.shape) for k, v in read_state_dict(path).items() if k.startswith(head_prefix)), None)
+        net.head_mismatch = f"checkpoint head {src_shape} vs {net.num_classes} task classes"

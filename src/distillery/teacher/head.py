@@ -1,0 +1,152 @@
+"""Give a pre-trained teacher a task head (Farhat & Chen 2024, DAPT step 1: ``lp`` or ``ft``).
+
+``lp`` trains a linear classifier on the frozen teacher's embeddings (multinomial logistic regression, L-BFGS,
+L2 strength chosen on the validation split); ``ft`` starts from that probe and fine-tunes the whole teacher.
+The result is stored under the cache directory, keyed by a fingerprint of the teacher weights, the data and the
+preprocessing, and reused when none of them changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..errors import DistilleryError
+from ..models.base import Network
+from ..progress import track
+
+
+def cache_root(configured: str | None = None) -> Path:
+    return Path(configured or os.environ.get("DISTILLERY_CACHE") or Path.home() / ".cache" / "distillery")
+
+
+def weights_fingerprint(net: nn.Module, exclude_prefix: str | None = None) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(net.state_dict().items()):
+        if exclude_prefix and k.startswith(exclude_prefix):
+            continue
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class HeadResult:
+    mode: str
+    reused: bool
+    path: str | None
+    embeddings: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, xv: torch.Tensor | None,
+                     yv: torch.Tensor | None, l2_grid=(1e-4, 1e-3, 1e-2),
+                     max_iter: int = 200) -> tuple[nn.Linear, dict]:
+    """Multinomial logistic regression with L-BFGS; the L2 strength with the best validation accuracy wins."""
+    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    xs = (x - mean) / scale
+    best: tuple[float, float, torch.Tensor, torch.Tensor] | None = None
+    for l2 in l2_grid:
+        torch.manual_seed(0)
+        w = torch.zeros(num_classes, x.shape[1], requires_grad=True)
+        b = torch.zeros(num_classes, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
+
+        def closure(w=w, b=b, opt=opt, l2=l2):
+            opt.zero_grad()
+            loss = F.cross_entropy(xs @ w.T + b, y) + l2 * (w * w).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        xe, ye = (xv, yv) if xv is not None else (x, y)
+        acc = (((xe - mean) / scale) @ w.detach().T + b.detach()).argmax(1).eq(ye).float().mean().item()
+        if best is None or acc > best[0]:
+            best = (acc, l2, w.detach().clone(), b.detach().clone())
+    acc, l2, w, b = best  # type: ignore[misc]
+    head = nn.Linear(x.shape[1], num_classes)
+    with torch.no_grad():  # fold the standardisation into the layer: head(x) = ((x - mean)/scale) W^T + b
+        head.weight.copy_(w / scale)
+        head.bias.copy_(b - (w / scale) @ mean)
+    return head, {"l2": l2, "val_accuracy": acc}
+
+
+def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress: bool, seed: int) -> None:
+    torch.manual_seed(seed)
+    net.train()
+    net.requires_grad_(True)
+    head_params = list(net.get_head().parameters())
+    head_ids = {id(p) for p in head_params}
+    body = [p for p in net.parameters() if id(p) not in head_ids]
+    opt = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head_params, "lr": lr * 10}], weight_decay=0.01)
+    total = epochs * len(loader)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / max(1, total)))
+    for epoch in range(epochs):
+        if hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(epoch)
+        for batch in track(loader, f"teacher fine-tune {epoch + 1}/{epochs}", total=len(loader), enabled=progress):
+            loss = F.cross_entropy(net(batch["teacher"]).logits, batch["label"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+
+
+def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: dict[str, DataLoader | None],
+                 num_classes: int, epochs: int = 0, lr: float | None = None, cache_dir: str | None = None,
+                 progress: bool = True, seed: int = 0, bf16: bool = False) -> HeadResult:
+    """Make ``net`` a classifier for the task (in place). ``loaders``: ``train_eval``, ``val``, ``train_aug``."""
+    from .outputs import compute_features
+
+    if net.head_fits:
+        return HeadResult(mode="pretrained", reused=True, path=None)
+    if mode == "none":
+        why = getattr(net, "head_mismatch", "the teacher has no task head")
+        raise DistilleryError(f"teacher.head is 'none' but {why}; use teacher.head: lp or ft")
+    key = dict(key_parts, mode=mode, epochs=epochs, lr=lr, seed=seed, num_classes=num_classes,
+               weights=weights_fingerprint(net, exclude_prefix=net.head_attr + "."))
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    root = cache_root(cache_dir) / "teacher_heads"
+    path = root / f"{digest}.safetensors"
+    from safetensors.torch import load_file, save_file
+
+    net.replace_head(num_classes)
+    if path.exists():
+        sd = load_file(str(path))
+        target = net.get_head() if mode == "lp" else net
+        target.load_state_dict(sd)
+        net.head_fits = True
+        info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
+        return HeadResult(mode=mode, reused=True, path=str(path), info=info)
+
+    feats = {}
+    for split in ("train_eval", "val"):
+        if loaders.get(split) is not None:
+            feats[split] = compute_features(net, loaders[split], {"embedding"}, f"teacher embeddings ({split})",
+                                            progress=progress, bf16=bf16)
+    labels = {s: loaders[s].dataset.labels for s in feats}  # type: ignore[union-attr]
+    xv = feats["val"]["embedding"] if "val" in feats else None
+    head, info = fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
+                                  labels.get("val"))
+    net.get_head().load_state_dict(head.state_dict())
+    result = HeadResult(mode=mode, reused=False, path=str(path), embeddings=feats, info=info)
+    if mode == "ft":
+        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed)  # type: ignore[arg-type]
+        result.embeddings = {}
+    net.head_fits = True
+    root.mkdir(parents=True, exist_ok=True)
+    state = net.get_head().state_dict() if mode == "lp" else net.state_dict()
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps({**info, "key": key}, indent=1, default=str))
+    return result

@@ -1,0 +1,89 @@
+"""``DistillationModule``: the student and the trainable parts of the loss terms (projectors, connectors).
+
+The teacher is *not* a sub-module: it never receives gradients, is never wrapped by a distributed strategy and is
+never saved in a checkpoint. Its outputs come from a :class:`~distillery.teacher.TeacherOutputs`.
+"""
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+
+from ..config import TrainConfig
+from ..losses.terms import LossSet
+from ..models.base import Network
+from ..teacher.outputs import TeacherOutputs
+
+
+class DistillationModule(L.LightningModule):
+    def __init__(self, student: Network, losses: LossSet, teacher: TeacherOutputs | None, train_cfg: TrainConfig,
+                 steps_per_epoch: int, eval_names: list[str]):
+        super().__init__()
+        self.student = student
+        self.losses = losses
+        object.__setattr__(self, "_teacher", teacher)  # not registered: no params, no checkpoint, no DDP
+        self.cfg = train_cfg
+        self.steps_per_epoch = steps_per_epoch
+        self.eval_names = eval_names
+        self._correct: dict[str, list[int]] = {}
+
+    @property
+    def teacher(self) -> TeacherOutputs | None:
+        return self._teacher
+
+    def on_fit_start(self) -> None:
+        if self._teacher is not None:
+            self._teacher.to(self.device)
+
+    def on_train_epoch_start(self) -> None:
+        ds = self.trainer.train_dataloader.dataset if self.trainer.train_dataloader is not None else None
+        if ds is not None and hasattr(ds, "set_epoch"):
+            ds.set_epoch(self.current_epoch)
+
+    def training_step(self, batch, batch_idx):
+        s = self.student(batch["student"])
+        t = self._teacher.outputs(batch) if (self._teacher is not None and self.losses.needs_teacher) else None
+        parts = self.losses(s, t, batch["label"])
+        loss = torch.stack(list(parts.values())).sum()
+        bs = batch["label"].shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        for name, v in parts.items():
+            self.log(f"train/{name}", v, on_step=False, on_epoch=True, batch_size=bs)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._correct = {n: [0, 0] for n in self.eval_names}
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        name = self.eval_names[dataloader_idx]
+        logits = self.student(batch["student"]).logits
+        c = self._correct[name]
+        c[0] += int((logits.argmax(-1) == batch["label"]).sum())
+        c[1] += int(batch["label"].numel())
+
+    def on_validation_epoch_end(self) -> None:
+        for name, (correct, total) in self._correct.items():
+            if total:
+                self.log(f"{name}/acc", correct / total, prog_bar=(name == self.eval_names[0]), sync_dist=True,
+                         add_dataloader_idx=False)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.cfg.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=self.cfg.lr, momentum=self.cfg.momentum,
+                                  weight_decay=self.cfg.weight_decay, nesterov=True)
+        else:
+            opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        if self.cfg.scheduler == "none":
+            return opt
+        total = max(1, self.cfg.epochs * self.steps_per_epoch)
+        warm = int(self.cfg.warmup_epochs * self.steps_per_epoch)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

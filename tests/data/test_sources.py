@@ -1,0 +1,99 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from distillery.config import DataConfig
+from distillery.data import load_task_data
+from distillery.data.batching import ImageDataset, augment_image, view_seed
+from distillery.errors import DistilleryError
+
+
+def test_csv_folder_splits_and_labels(text_data_dir):
+    d = load_task_data(DataConfig(source=str(text_data_dir), label_column="intent", val_fraction=0.25), seed=1)
+    assert d.modality == "text" and d.class_names == ["balance", "card", "flight", "weather"]
+    assert len(d.train) == 120 and len(d.val) == 40 and len(d.test) == 48
+    assert isinstance(d.train.inputs[0], str)
+    # the carved validation split is seeded
+    d2 = load_task_data(DataConfig(source=str(text_data_dir), label_column="intent", val_fraction=0.25), seed=1)
+    assert d.val.inputs == d2.val.inputs
+    d3 = load_task_data(DataConfig(source=str(text_data_dir), label_column="intent", val_fraction=0.25), seed=2)
+    assert d.val.inputs != d3.val.inputs
+
+
+def test_few_shot_is_seeded_and_per_class(text_data_dir):
+    cfg = DataConfig(source=str(text_data_dir), label_column="intent", shots_per_class=3)
+    a, b = load_task_data(cfg, seed=0), load_task_data(cfg, seed=0)
+    assert len(a.train) == 12 and torch.bincount(a.train.labels).tolist() == [3, 3, 3, 3]
+    assert a.train.inputs == b.train.inputs
+    assert load_task_data(cfg, seed=5).train.inputs != a.train.inputs
+
+
+def test_single_tsv_file_carves_test(tmp_path):
+    p = tmp_path / "all.tsv"
+    with open(p, "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["sentence", "label"])
+        for i in range(50):
+            w.writerow([f'he said "hi {i}', i % 2])
+    d = load_task_data(DataConfig(source=str(p), text_column="sentence", val_fraction=0.0, test_fraction=0.2))
+    assert len(d.test) == 10 and len(d.train) == 40 and d.class_names == ["0", "1"]
+    assert any('"hi' in t for t in d.train.inputs + d.test.inputs)  # quotes kept (QUOTE_NONE)
+    assert any("no test split" in n for n in d.notes)
+
+
+def test_missing_label_column(text_data_dir):
+    with pytest.raises(DistilleryError, match=r"no label column 'label'.*data.label_column"):
+        load_task_data(DataConfig(source=str(text_data_dir)))
+
+
+def test_missing_text_column(text_data_dir):
+    with pytest.raises(DistilleryError, match="no text column 'sentence'"):
+        load_task_data(DataConfig(source=str(text_data_dir), label_column="intent", text_column="sentence"))
+
+
+def test_empty_split(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\na,0\nb,1\n")
+    (tmp_path / "test.csv").write_text("text,label\n")
+    with pytest.raises(DistilleryError, match="(empty|could not be read)"):
+        load_task_data(DataConfig(source=str(tmp_path), val_fraction=0.0))
+
+
+def test_npz_images(image_npz):
+    d = load_task_data(DataConfig(source=str(image_npz), val_fraction=0.25))
+    assert d.modality == "image" and d.class_names == ["a", "b", "c", "d"]
+    assert d.train.inputs.dtype == torch.uint8 and tuple(d.train.inputs.shape[1:]) == (3, 16, 16)
+    assert len(d.train) == 72 and len(d.val) == 24 and len(d.test) == 32
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("test", 2)):
+        for c in ("cat", "dog"):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / split / c / f"{i}.png")
+    d = load_task_data(DataConfig(source=str(tmp_path), val_fraction=0.0))
+    assert d.modality == "image" and d.class_names == ["cat", "dog"]
+    assert len(d.train) == 12 and len(d.test) == 4 and tuple(d.train.inputs.shape[1:]) == (3, 8, 8)
+
+
+def test_augmentation_replays_from_seed(image_npz):
+    d = load_task_data(DataConfig(source=str(image_npz), val_fraction=0.0))
+    ds = ImageDataset(d.train, augment=True, seed=3)
+    ds.set_epoch(2)
+    a = ds[5]["pixel_values"]
+    ds.set_epoch(0)
+    assert not torch.equal(ds[5]["pixel_values"], a) or not torch.equal(ds[6]["pixel_values"], ds[6]["pixel_values"])
+    ds.set_epoch(2)
+    assert torch.equal(ds[5]["pixel_values"], a)
+    replay = augment_image(d.train.inputs[5], torch.Generator().manual_seed(view_seed(3, 2, 5)))
+    assert torch.equal(replay, a)
+    views = {ImageDataset(d.train, augment=True, seed=3).__getitem__(5)["pixel_values"].sum().item()}
+    for e in range(1, 8):
+        ds.set_epoch(e)
+        views.add(ds[5]["pixel_values"].sum().item())
+    assert len(views) > 1  # views differ across epochs

@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distillery.config import apply_overrides, build_config, load_config
+from distillery.errors import DistilleryError
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_valid_config_and_overrides(make_text_config, tmp_path):
+    p = _write(tmp_path, make_text_config())
+    cfg = load_config(p, ["train.epochs=7", "distill.temperature=2.5", "data.shots_per_class=3"], method="kd")
+    assert cfg.train.epochs == 7 and cfg.distill.temperature == 2.5 and cfg.data.shots_per_class == 3
+    assert cfg.distill.method == "kd"
+
+
+def test_unknown_key_reported_with_path(make_text_config):
+    raw = make_text_config()
+    raw["train"]["epocs"] = 3
+    with pytest.raises(DistilleryError, match=r"train\.epocs: unknown key"):
+        build_config(raw)
+
+
+def test_wrong_type_reported_with_path(make_text_config):
+    raw = make_text_config()
+    raw["train"]["epochs"] = "many"
+    with pytest.raises(DistilleryError, match=r"train\.epochs"):
+        build_config(raw)
+
+
+def test_missing_section(make_text_config):
+    raw = make_text_config()
+    del raw["student"]
+    with pytest.raises(DistilleryError, match=r"student: required key is missing"):
+        build_config(raw)
+
+
+def test_missing_data_file(make_text_config, tmp_path):
+    raw = make_text_config(data__source=str(tmp_path / "nope.csv"))
+    with pytest.raises(DistilleryError, match=r"data\.source: file or folder not found"):
+        build_config(raw)
+
+
+def test_missing_teacher_weights(make_image_config, tmp_path):
+    raw = make_image_config()
+    raw["teacher"]["weights"] = str(tmp_path / "missing.th")
+    with pytest.raises(DistilleryError, match=r"teacher\.weights"):
+        build_config(raw)
+
+
+def test_relative_paths_resolve_against_config_dir(make_text_config, tmp_path, text_data_dir):
+    raw = make_text_config()
+    sub = tmp_path / "configs"
+    sub.mkdir()
+    (sub / "data").symlink_to(text_data_dir)
+    raw["data"]["source"] = "data"
+    p = sub / "exp.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    cfg = load_config(p)
+    assert Path(cfg.data.source).resolve() == text_data_dir.resolve()
+
+
+def test_override_syntax_errors():
+    with pytest.raises(DistilleryError, match="KEY=VALUE"):
+        apply_overrides({}, ["train.epochs"])
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=[1, 2]", "x.y=null"]) == {"a": {"b": 1, "c": [1, 2]},
+                                                                            "x": {"y": None}}
+
+
+def test_invalid_yaml(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("data: [unclosed\n")
+    with pytest.raises(DistilleryError, match="not valid YAML"):
+        load_config(p)

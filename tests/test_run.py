@@ -1,0 +1,156 @@
+"""End to end: `distillery.run` and the CLI on tiny local models and generated data."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from distillery.api import evaluate, load_student, predict, run
+from distillery.cli import main
+from distillery.errors import DistilleryError
+
+
+@pytest.mark.parametrize("method", ["scratch", "kd", "au"])
+def test_text_run_every_preset(make_text_config, method):
+    raw = make_text_config(method)
+    raw["distill"]["method"] = method
+    m = run(raw, quiet=True)
+    out = raw["output"]["dir"]
+    for key in ("accuracy", "best_accuracy", "params"):
+        assert key in m["student"]
+    assert 0.0 <= m["student"]["accuracy"] <= 1.0 and m["train"]["epochs"] == 2
+    assert len(m["history"]) == 2 and "test/acc" in m["history"][-1] and "val/acc" in m["history"][-1]
+    if method == "scratch":
+        assert m["teacher"] is None
+    else:
+        assert 0.0 <= m["teacher"]["accuracy"] <= 1.0 and m["teacher"]["params"] > 0
+        assert m["teacher"]["outputs"] == "precomputed"  # text: deterministic inputs
+        assert f"train/{method if method == 'kd' else 'align_uniform'}" in m["history"][-1]
+    on_disk = json.loads(open(f"{out}/metrics.json").read())
+    assert on_disk["student"]["accuracy"] == m["student"]["accuracy"]
+    for f in ("config.yaml", "student.safetensors", "student.json", "tokenizer", "logs", "checkpoints/last.ckpt"):
+        assert (Path(out) / f).exists(), f
+
+
+def test_student_checkpoint_has_no_teacher_and_run_dir_suffices(make_text_config, hf_teacher_dir):
+    raw = make_text_config("au")
+    run(raw, quiet=True)
+    out = raw["output"]["dir"]
+    ckpt = torch.load(f"{out}/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    keys = ckpt["state_dict"].keys()
+    assert any(k.startswith("student.") for k in keys) and any(k.startswith("losses.") for k in keys)
+    assert not any("teacher" in k and not k.startswith("losses.") for k in keys)
+    assert not any(k.startswith(("_teacher", "teacher.")) for k in keys)
+    from safetensors.torch import load_file
+
+    assert all(not k.startswith(("losses", "teacher")) for k in load_file(f"{out}/student.safetensors"))
+    # eval / predict from the run directory alone
+    net, meta, tok = load_student(out)
+    assert meta["class_names"] == ["balance", "card", "flight", "weather"]
+    ev = evaluate(out, quiet=True)
+    recorded = json.load(open(f"{out}/metrics.json"))["student"]["accuracy"]
+    assert ev["num_test"] == 48 and abs(ev["accuracy"] - recorded) < 1e-6
+    preds = predict(out, ["my flight ticket please", "rain forecast today"])
+    assert [p["label"] in meta["class_names"] for p in preds] == [True, True]
+
+
+def test_run_is_deterministic(make_text_config):
+    a = run(make_text_config("a"), quiet=True)
+    b = run(make_text_config("b"), quiet=True)
+    assert a["history"][-1]["train/loss"] == b["history"][-1]["train/loss"]
+    assert a["student"]["accuracy"] == b["student"]["accuracy"]
+
+
+def test_distillation_learns_the_tiny_text_task(make_text_config):
+    raw = make_text_config("learn", train__epochs=8)
+    m = run(raw, quiet=True)
+    assert m["student"]["best_accuracy"] >= 0.75  # 4 classes: chance is 0.25
+
+
+def test_image_run_live_teacher_with_augmentation(make_image_config):
+    raw = make_image_config("img")
+    m = run(raw, quiet=True)
+    assert m["teacher"]["outputs"] == "live" and m["teacher"]["head"] == "pretrained"
+    assert m["teacher"]["accuracy"] > 0.5 and m["student"]["params"] == m["teacher"]["params"]
+
+
+def test_image_run_without_augmentation_precomputes(make_image_config):
+    raw = make_image_config("img2", data__augment="none")
+    raw["train"]["precision"] = "bf16-mixed"
+    raw["train"]["channels_last"] = True
+    m = run(raw, quiet=True)
+    assert m["teacher"]["outputs"] == "precomputed"
+
+
+def test_existing_run_dir_is_never_overwritten(make_text_config):
+    raw = make_text_config("keep")
+    run(raw, quiet=True)
+    before = open(f"{raw['output']['dir']}/metrics.json").read()
+    with pytest.raises(DistilleryError, match="already exists"):
+        run(raw, quiet=True)
+    assert open(f"{raw['output']['dir']}/metrics.json").read() == before
+
+
+def test_teacher_head_mismatch_with_head_none(make_image_config, tmp_path):
+    import numpy as np
+
+    raw = make_image_config("mismatch")
+    z = dict(np.load(raw["data"]["source"]))
+    z["train_labels"] = (np.arange(len(z["train_labels"])) % 5).astype(np.uint8)
+    z["classes"] = np.array(list("abcde"))
+    p = tmp_path / "five.npz"
+    np.savez(p, **z)
+    raw["data"]["source"] = str(p)
+    raw["teacher"]["head"] = "none"
+    with pytest.raises(DistilleryError, match=r"teacher.head is 'none' but checkpoint head \(4, 64\) vs 5"):
+        run(raw, quiet=True)
+    assert not (tmp_path / "mismatch").exists()  # a failed run leaves no half-written directory
+
+
+def _cli(tmp_path, raw, *args):
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    proc = subprocess.run([sys.executable, "-m", "distillery.cli", "run", str(p), *args], capture_output=True,
+                          text=True, timeout=600)
+    return proc
+
+
+@pytest.mark.parametrize("case", ["unknown_model", "missing_label", "bad_vocab", "bad_key", "no_teacher"])
+def test_cli_bad_input_one_line_exit_2(make_text_config, tmp_path, case):
+    raw = make_text_config("bad")
+    expect = {"unknown_model": "unknown model spec", "missing_label": "no label column",
+              "bad_vocab": "smaller than the tokenizer", "bad_key": "student.foo: unknown key",
+              "no_teacher": "needs a teacher"}[case]
+    if case == "unknown_model":
+        raw["student"]["model"] = "resnet9000"
+    elif case == "missing_label":
+        raw["data"]["label_column"] = "label"
+    elif case == "bad_vocab":
+        raw["student"]["kwargs"]["vocab_size"] = 5
+    elif case == "bad_key":
+        raw["student"]["foo"] = 1
+    elif case == "no_teacher":
+        raw["teacher"] = None
+    proc = _cli(tmp_path, raw)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and expect in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists() or case in ("bad_key",)
+
+
+def test_cli_run_method_override_and_set(make_text_config, tmp_path, capsys):
+    raw = make_text_config("cli")
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(p), "--method", "kd", "--set", "train.epochs=1", "-q"]) == 0
+    m = json.load(open(tmp_path / "cli" / "metrics.json"))
+    assert m["train"]["method"] == "kd" and m["train"]["epochs"] == 1
+    assert "student accuracy" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path / "cli")]) == 0
+    assert main(["predict", str(tmp_path / "cli"), "lost card"]) == 0
+    assert main(["eval", str(tmp_path / "nope")]) == 2
+    assert main(["methods"]) == 0
