@@ -154,3 +154,16 @@ def test_cli_run_method_override_and_set(make_text_config, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "cli"), "lost card"]) == 0
     assert main(["eval", str(tmp_path / "nope")]) == 2
     assert main(["methods"]) == 0
+
+
+def test_python_api_and_finetuned_teacher_head(make_text_config):
+    import distillery
+
+    raw = make_text_config("ft", train__epochs=1)
+    raw["teacher"].update(head="ft", head_epochs=1, head_lr=1e-3)
+    m = distillery.run(raw, quiet=True)
+    assert m["teacher"]["head"] == "ft" and not m["teacher"]["head_reused"]
+    raw2 = make_text_config("ft2", train__epochs=1)
+    raw2["teacher"].update(head="ft", head_epochs=1, head_lr=1e-3)
+    m2 = distillery.run(raw2, quiet=True)
+    assert m2["teacher"]["head_reused"] and m2["teacher"]["accuracy"] == m["teacher"]["accuracy"]

@@ -141,27 +141,24 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(-1) == labels).float().mean())
 
 
-def _latency_ms(net: Network, loader, batches: int = 2, bf16: bool = False) -> float:
-    """Milliseconds per sample for batched inference (eval, no grad), after one warm-up batch."""
+def _latency_ms(net: Network, loader, batches: int = 5, bf16: bool = False) -> float:
+    """Milliseconds per sample for batched inference (eval, no grad): the fastest of a few timed batches after a
+    warm-up batch, so that other work on a shared machine inflates it as little as possible."""
     from .teacher.outputs import autocast_ctx
 
     net.eval()
-    it = iter(loader)
-    n, elapsed = 0, 0.0
+    side = "teacher" if getattr(net, "_is_teacher", False) else "student"
+    best = float("inf")
     with torch.no_grad():
-        for i in range(batches + 1):
-            try:
-                batch = next(it)
-            except StopIteration:
+        for i, batch in enumerate(loader):
+            if i > batches:
                 break
-            side = "teacher" if getattr(net, "_is_teacher", False) else "student"
             t0 = time.perf_counter()
             with autocast_ctx(torch.device("cpu"), bf16):
                 net(batch[side])
-            if i > 0:
-                elapsed += time.perf_counter() - t0
-                n += batch["label"].numel()
-    return 1000 * elapsed / max(1, n)
+            if i > 0 or len(loader) == 1:
+                best = min(best, (time.perf_counter() - t0) / batch["label"].numel())
+    return 1000 * best
 
 
 def run(config: Config | dict | str | os.PathLike, quiet: bool = False) -> dict[str, Any]:
@@ -256,7 +253,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                  quiet)
         losses_need = set().union(*(TERMS[n].needs_teacher for n in term_spec))
         keep = set(losses_need) | {"logits"}
-        use_cache = cfg.teacher.cache == "auto" and not loaders.augment
+        # precompute only what equals a live teacher's output exactly and is small (logits, pooled embedding)
+        use_cache = cfg.teacher.cache == "auto" and not loaders.augment and losses_need <= {"logits", "embedding"}
         train_store = None
         if use_cache:
             emb = head.embeddings.get("train_eval", {}).get("embedding")
@@ -281,7 +279,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
 
     ctx = TermContext(student_dim=student.embed_dim, teacher_dim=teacher.embed_dim if teacher is not None else None,
                       num_classes=data.num_classes, temperature=cfg.distill.temperature,
-                      projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim)
+                      projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim, num_train=len(data.train),
+                      teacher_head=teacher.get_head() if teacher is not None else None)
     loss_set = build_loss_set(term_spec, ctx)
     check_requirements(loss_set, _provides(student, loaders), _provides(teacher, loaders) if teacher else None)
 

@@ -28,16 +28,22 @@ class TermContext:
     temperature: float = 4.0
     projector: str = "mlp"
     proj_dim: int = 128
+    num_train: int = 0
+    teacher_head: nn.Module | None = None  # the teacher's (frozen) task head, for terms such as SRRL
 
 
 class LossTerm(nn.Module):
-    """Base class. ``forward(student, teacher, labels)`` returns the unweighted scalar loss."""
+    """Base class. ``forward(student, teacher, batch)`` returns the unweighted scalar loss.
+
+    ``batch`` is the training batch: ``batch["label"]``, ``batch["index"]`` (sample indices) and the inputs
+    ``batch["student"]`` / ``batch["teacher"]`` (e.g. ``attention_mask``).
+    """
 
     reference: ClassVar[str] = ""
     needs_student: ClassVar[frozenset[str]] = frozenset({"logits"})
     needs_teacher: ClassVar[frozenset[str]] = frozenset()
 
-    def forward(self, s: Features, t: Features | None, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, s: Features, t: Features | None, batch: dict[str, Any]) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -70,8 +76,8 @@ class CrossEntropy(LossTerm):
         super().__init__()
         self.label_smoothing = label_smoothing
 
-    def forward(self, s, t, labels):
-        return F.cross_entropy(s.logits.float(), labels, label_smoothing=self.label_smoothing)
+    def forward(self, s, t, batch):
+        return F.cross_entropy(s.logits.float(), batch["label"], label_smoothing=self.label_smoothing)
 
 
 @register_term("kd")
@@ -85,7 +91,7 @@ class KD(LossTerm):
         super().__init__()
         self.temperature = temperature if temperature is not None else ctx.temperature
 
-    def forward(self, s, t, labels):
+    def forward(self, s, t, batch):
         return LF.kd_loss(s.logits, t.logits, self.temperature)
 
 
@@ -110,7 +116,7 @@ class AlignUniform(LossTerm):
         self.alpha, self.t = alpha, t
         self.align_weight, self.uniform_weight = align_weight, uniform_weight
 
-    def forward(self, s, t, labels):
+    def forward(self, s, t, batch):
         hs = F.normalize(self.student_proj(s.embedding.float()), dim=-1)
         ht = F.normalize(self.teacher_proj(t.embedding.float()), dim=-1)
         align = LF.align_loss(hs, ht, self.alpha)
@@ -147,8 +153,8 @@ class LossSet(nn.Module):
     def needs_student(self) -> set[str]:
         return set().union(*(type(t).needs_student for t in self.terms.values())) if self.terms else set()
 
-    def forward(self, s: Features, t: Features | None, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: self.weights[name] * term(s, t, labels) for name, term in self.terms.items()
+    def forward(self, s: Features, t: Features | None, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {name: self.weights[name] * term(s, t, batch) for name, term in self.terms.items()
                 if self.weights[name] != 0}
 
 

@@ -44,7 +44,7 @@ class DistillationModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         s = self.student(batch["student"])
         t = self._teacher.outputs(batch) if (self._teacher is not None and self.losses.needs_teacher) else None
-        parts = self.losses(s, t, batch["label"])
+        parts = self.losses(s, t, batch)
         loss = torch.stack(list(parts.values())).sum()
         bs = batch["label"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)

@@ -1,0 +1,70 @@
+"""Issue-2 figures: distilled (au) vs scratch students on Banking77 (full, 10-shot) and CIFAR-10.
+
+Every arm is one `distillery run` of a ready config with overrides; finished arms (metrics.json present) are
+reused, so the script can be re-run after an interruption. Prints a table and writes benchmarks/results/core.json.
+
+    python benchmarks/core.py                 # all arms
+    python benchmarks/core.py --only b77_10shot_scratch b77_10shot_au
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from distillery.api import run
+from distillery.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+B77 = ROOT / "configs" / "banking77_minilm_to_textcnn.yaml"
+C10 = ROOT / "configs" / "cifar10_resnet56_to_resnet20.yaml"
+ARMS: dict[str, tuple[Path, str, list[str]]] = {
+    "b77_full_scratch": (B77, "scratch", ["train.epochs=20"]),
+    "b77_full_au": (B77, "au", ["train.epochs=20"]),
+    "b77_10shot_scratch": (B77, "scratch", ["train.epochs=60", "data.shots_per_class=10"]),
+    "b77_10shot_au": (B77, "au", ["train.epochs=60", "data.shots_per_class=10"]),
+    "c10_scratch": (C10, "scratch", ["train.epochs=5", "data.augment=none"]),
+    "c10_au": (C10, "au", ["train.epochs=5", "data.augment=none"]),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=None, help="arm names to run")
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "bench"), help="where run directories go")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    results = {}
+    for name, (cfg_path, method, over) in ARMS.items():
+        if args.only and name not in args.only:
+            continue
+        out = Path(args.runs) / name
+        if (out / "metrics.json").exists():
+            m = json.loads((out / "metrics.json").read_text())
+        else:
+            cfg = load_config(cfg_path, [*over, f"output.dir={out}", "train.progress=false"], method)
+            m = run(cfg)
+        results[name] = {"config": str(cfg_path.relative_to(ROOT)), "method": method, "overrides": over,
+                         "student_accuracy": m["student"]["accuracy"],
+                         "student_best_accuracy": m["student"]["best_accuracy"],
+                         "student_params": m["student"]["params"],
+                         "teacher_accuracy": (m["teacher"] or {}).get("accuracy"),
+                         "epochs": m["train"]["epochs"], "wall_time_s": m["train"]["wall_time_s"]}
+        print(f"{name:22s} student {m['student']['accuracy']:.4f} (best {m['student']['best_accuracy']:.4f}) "
+              f"params {m['student']['params']:,} teacher {results[name]['teacher_accuracy']} "
+              f"wall {m['train']['wall_time_s']:.0f}s", flush=True)
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "core.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous.update(results)
+    previous["_machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                            "torch": torch.__version__}
+    path.write_text(json.dumps(previous, indent=2))
+
+
+if __name__ == "__main__":
+    main()
