@@ -97,3 +97,15 @@ def test_augmentation_replays_from_seed(image_npz):
         ds.set_epoch(e)
         views.add(ds[5]["pixel_values"].sum().item())
     assert len(views) > 1  # views differ across epochs
+
+
+def test_hub_id_offline_is_one_line_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DistilleryError, match=r"PolyAI/banking77: could not be read \(not a local path"):
+        load_task_data(DataConfig(source="PolyAI/banking77"))
+
+
+def test_text_pairs(tmp_path):
+    (tmp_path / "train.csv").write_text("s1,s2,label\n" + "".join(f"a{i},b{i},{i % 2}\n" for i in range(20)))
+    d = load_task_data(DataConfig(source=str(tmp_path), text_column="s1", text_pair_column="s2", val_fraction=0.0))
+    assert isinstance(d.train.inputs[0], tuple) and len(d.train.inputs[0]) == 2
