@@ -3,8 +3,7 @@ import torch
 
 from distillery.errors import DistilleryError
 from distillery.features import Features
-from distillery.models import count_params, create_model, list_models
-from distillery.models.registry import _BUILTINS
+from distillery.models import builtin_models, count_params, create_model, list_models
 
 
 def _inputs(modality: str):
@@ -13,7 +12,7 @@ def _inputs(modality: str):
     return {"pixel_values": torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)}
 
 
-@pytest.mark.parametrize("name", sorted(n for n in _BUILTINS if n != "resnet110"))
+@pytest.mark.parametrize("name", builtin_models())
 def test_every_builtin_returns_features(name):
     kwargs = {"vocab_size": 50} if name in ("text_cnn", "transformer") else {}
     if name == "transformer":

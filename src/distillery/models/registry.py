@@ -31,7 +31,19 @@ def register_source(prefix: str) -> Callable[[Callable[..., Network]], Callable[
     return deco
 
 
+def _ensure_registered() -> None:
+    from . import builtin_all  # noqa: F401  (importing registers the built-ins and sources)
+
+
+def builtin_models() -> list[str]:
+    """Names of the registered built-in architectures."""
+    _ensure_registered()
+    return sorted(_BUILTINS)
+
+
 def list_models() -> list[str]:
+    """Built-in names plus the ``prefix:<name>`` model sources."""
+    _ensure_registered()
     return sorted(_BUILTINS) + [f"{p}:<name>" for p in sorted(_SOURCES)]
 
 
@@ -43,9 +55,9 @@ def create_model(spec: str, num_classes: int, pretrained: bool = False, weights:
     (``resnet20``, ``text_cnn``, ``transformer`` ...). ``pretrained`` loads the source's pre-trained weights
     (hub sources); ``weights`` loads a local safetensors / torch file into the network.
     """
-    from . import builtin_all  # noqa: F401  (registers built-ins and sources)
     from .weights import load_weights
 
+    _ensure_registered()
     if ":" in spec and spec.split(":", 1)[0] in _SOURCES:
         prefix, name = spec.split(":", 1)
         net = _SOURCES[prefix](name, num_classes=num_classes, pretrained=pretrained, **kwargs)
