@@ -67,7 +67,7 @@ def predict_cmd(
 def demo_cmd(
     out: Annotated[str | None, typer.Option(help="keep the demo runs in this directory (default: temporary)")]
     = None,
-    epochs: Annotated[int, typer.Option(help="student epochs")] = 15,
+    epochs: Annotated[int, typer.Option(help="student epochs")] = 30,
 ) -> None:
     """Offline demo: MiniLM teacher -> text CNN student on a small shipped dataset; prints one table."""
     from .demo import demo

@@ -16,7 +16,7 @@ from rich.table import Table
 TEACHER = "hf:sentence-transformers/all-MiniLM-L6-v2"
 
 
-def demo_config(out_dir: Path, method: str, epochs: int = 15) -> dict[str, Any]:
+def demo_config(out_dir: Path, method: str, epochs: int = 30) -> dict[str, Any]:
     data_dir = resources.files("distillery") / "resources" / "demo"
     return {
         "data": {"source": str(data_dir), "label_column": "label", "max_length": 48, "val_fraction": 0.1},
@@ -28,7 +28,7 @@ def demo_config(out_dir: Path, method: str, epochs: int = 15) -> dict[str, Any]:
     }
 
 
-def demo(out: str | None = None, epochs: int = 15) -> dict[str, dict[str, Any]]:
+def demo(out: str | None = None, epochs: int = 30) -> dict[str, dict[str, Any]]:
     """Run the demo; returns ``{"scratch": metrics, "au": metrics}`` and prints the comparison table."""
     from .api import run
 

@@ -420,6 +420,18 @@ def _check_count(n: int, n_free: int, kind: str) -> None:
         )
 
 
+def _fit_and_bootstrap(fitter: _Fitter, coef_cls: type, n_runs: int, n_starts: int, bootstrap: int, seed: int,
+                       level: float, fixed: Mapping[str, float]) -> FitResult:
+    """Multi-start fit, then bootstrap resamples for the intervals (shared by both laws)."""
+    theta, obj = fitter.run(n_starts)
+    coefs = fitter.coefficients(theta)
+    rng = np.random.default_rng(seed)
+    samples = [fitter.coefficients(t) for t in fitter.bootstrap(theta, bootstrap, rng)]
+    free = [s[0] for s in fitter.free]
+    return FitResult(coef_cls(**coefs), n_runs, obj, _intervals(samples, free, level),
+                     [coef_cls(**s) for s in samples], tuple(sorted(fixed)), level)
+
+
 def fit_supervised(
     runs: Sequence[RunRecord],
     *,
@@ -452,20 +464,7 @@ def fit_supervised(
         huber_delta,
     )
     _check_count(len(sup), len(fitter.free), "supervised")
-    theta, obj = fitter.run(n_starts)
-    coefs = fitter.coefficients(theta)
-    rng = np.random.default_rng(seed)
-    samples = [fitter.coefficients(t) for t in fitter.bootstrap(theta, bootstrap, rng)]
-    free = [s[0] for s in fitter.free]
-    return FitResult(
-        SupervisedCoefficients(**coefs),
-        len(sup),
-        obj,
-        _intervals(samples, free, level),
-        [SupervisedCoefficients(**s) for s in samples],
-        tuple(sorted(fixed)),
-        level,
-    )
+    return _fit_and_bootstrap(fitter, SupervisedCoefficients, len(sup), n_starts, bootstrap, seed, level, fixed)
 
 
 def fit_distillation(
@@ -505,20 +504,7 @@ def fit_distillation(
         huber_delta,
     )
     _check_count(len(dist), len(fitter.free), "distillation")
-    theta, obj = fitter.run(n_starts)
-    coefs = fitter.coefficients(theta)
-    rng = np.random.default_rng(seed)
-    samples = [fitter.coefficients(t) for t in fitter.bootstrap(theta, bootstrap, rng)]
-    free = [s[0] for s in fitter.free]
-    return FitResult(
-        DistillationCoefficients(**coefs),
-        len(dist),
-        obj,
-        _intervals(samples, free, level),
-        [DistillationCoefficients(**s) for s in samples],
-        tuple(sorted(fixed)),
-        level,
-    )
+    return _fit_and_bootstrap(fitter, DistillationCoefficients, len(dist), n_starts, bootstrap, seed, level, fixed)
 
 
 def fit_laws(
