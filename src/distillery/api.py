@@ -282,7 +282,18 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                       projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim, num_train=len(data.train),
                       teacher_head=teacher.get_head() if teacher is not None else None)
     loss_set = build_loss_set(term_spec, ctx)
-    check_requirements(loss_set, _provides(student, loaders), _provides(teacher, loaders) if teacher else None)
+    # optional Features (q/k/v hooks, eager attention) are computed only when a term needs them
+    _request_features(student, loss_set.needs_student)
+    if teacher is not None:
+        _request_features(teacher, loss_set.needs_teacher)
+    probe = _probe_batch(loaders)
+    s_probe = _probe(student, probe)
+    t_probe = _probe(teacher, probe) if teacher is not None else None
+    check_requirements(loss_set, s_probe.available(), t_probe.available() if t_probe is not None else None)
+    for term in loss_set.terms.values():  # shape-dependent parts and checks, before the optimizer exists
+        prepare = getattr(term, "prepare", None)
+        if prepare is not None:
+            prepare(s_probe, t_probe, probe)
 
     from .training import DistillationModule, fit
 
@@ -294,6 +305,9 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     t_train = time.perf_counter()
     history, ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir)
     train_time = time.perf_counter() - t_train
+    for net in (student, teacher):  # evaluate and time the plain networks (the student as it is saved)
+        if net is not None:
+            _request_features(net, set())
 
     best_path = ckpt.best_model_path
     last_test = history.history[-1].get("test/acc") if history.history else None
@@ -327,16 +341,27 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     return metrics
 
 
-def _provides(net: Network, loaders: _Loaders) -> set[str]:
-    """Which Features a network actually returns (one real forward pass on a small batch)."""
+def _request_features(net: Network, names: set[str]) -> None:
+    request = getattr(net, "request_features", None)
+    if request is not None:
+        request(set(names))
+
+
+def _probe_batch(loaders: _Loaders) -> dict[str, Any]:
+    """Two test samples, for the forward passes that check (and shape) what the loss terms get."""
     batch = next(iter(loaders.test))
+    return {k: ({n: x[:2] for n, x in v.items()} if isinstance(v, dict) else v[:2]) for k, v in batch.items()}
+
+
+def _probe(net: Network, batch: dict[str, Any]):
+    """The Features a network actually returns (one real forward pass, eval mode, no grad)."""
     side = "teacher" if getattr(net, "_is_teacher", False) else "student"
     was = net.training
     net.eval()
     with torch.no_grad():
-        out = net({k: v[:2] for k, v in batch[side].items()})
+        out = net(batch[side])
     net.train(was)
-    return out.available()
+    return out
 
 
 def _save_student(run_dir: Path, cfg: Config, student: Network, data: TaskData, tok: _Tokenizers | None) -> None:

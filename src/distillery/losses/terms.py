@@ -129,11 +129,32 @@ PRESETS: dict[str, dict[str, float]] = {
     "scratch": {"ce": 1.0},
     "kd": {"ce": 1.0, "kd": 1.0},
     "au": {"ce": 1.0, "kd": 1.0, "align_uniform": 1.0},
+    # the method zoo (terms in .zoo); weights from the code each method is usually run with (see docs/methods.md)
+    "crd": {"ce": 1.0, "kd": 1.0, "crd": 1.0},  # DAPT distill.py --distill crd: l1 = l2 = l3 = 1
+    "srrl": {"ce": 1.0, "srrl": 1.0},  # DAPT --distill srrl: CE 1, feature MSE 1, logit MSE 1, KD 0
+    "dkd": {"ce": 1.0, "dkd": 1.0},  # mdistiller: CE 1 + DKD (alpha 1, beta 8, T 4)
+    "rkd": {"ce": 1.0, "rkd": 1.0},  # RepDistiller -a 0 -b 1; distance 25 / angle 50 inside the term
+    "pkt": {"ce": 1.0, "pkt": 30000.0},  # RepDistiller -a 0 -b 30000
+    "fitnet": {"ce": 1.0, "fitnet": 100.0},  # RepDistiller --distill hint -a 0 -b 100
+    "tinybert": {"ce": 1.0, "kd": 1.0, "tinybert": 1.0},  # intermediate layers + prediction-layer KD, plus CE
+    "minilm": {"ce": 1.0, "kd": 1.0, "minilm": 1.0},  # Q-Q/K-K/V-V relations of the last layer + KD, plus CE
 }
 PRESET_HELP: dict[str, str] = {
     "scratch": "the student alone, cross-entropy only (the baseline)",
     "kd": "Hinton KD (T=4) + cross-entropy",
     "au": "Farhat & Chen 2024: cross-entropy + KD + alignment/uniformity on projected embeddings (default)",
+    "crd": "Tian, Krishnan & Isola 2020 (CRD), weights as Farhat & Chen 2024's code: CE + KD + contrastive "
+           "representation distillation on embeddings (queue mode; params.mode: memory for the original banks)",
+    "srrl": "Yang et al. 2021 (SRRL), as Farhat & Chen 2024's code: CE + connector feature MSE + MSE of the teacher's "
+            "frozen head on the connected student features (no KD)",
+    "dkd": "Zhao et al. 2022 (DKD): CE + decoupled KD, target/non-target parts (alpha 1, beta 8, T 4)",
+    "rkd": "Park et al. 2019 (RKD): CE + distance (x25) and angle (x50) relations of the embeddings",
+    "pkt": "Passalis & Tefas 2018 (PKT): CE + 30000 x KL of cosine-similarity distributions of the embeddings",
+    "fitnet": "Romero et al. 2015 (FitNets): CE + 100 x MSE of a regressed middle hidden state (needs hidden states)",
+    "tinybert": "Jiao et al. 2020 (TinyBERT): CE + KD + embedding, hidden-state and raw attention-score MSE over a "
+                "uniform layer map (transformers, shared tokenizer)",
+    "minilm": "Wang et al. 2021 (MiniLMv2): CE + KD + Q-Q/K-K/V-V self-relation KL of the last layer "
+              "(transformers, shared tokenizer)",
 }
 
 
@@ -201,3 +222,6 @@ def check_requirements(loss_set: LossSet, student_has: set[str], teacher_has: se
             if missing_t:
                 raise DistilleryError(f"loss term {name!r} needs teacher {', '.join(sorted(missing_t))}, which the "
                                       "teacher does not provide")
+
+
+from . import zoo  # noqa: E402,F401  (registers the method-zoo terms)

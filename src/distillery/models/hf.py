@@ -12,7 +12,7 @@ from ..errors import DistilleryError
 from ..features import Features
 from .base import ImagePreprocess, Network
 from .registry import register_source
-from .transformer import encoder_features
+from .transformer import RequestableFeatures, capture_qkv, encoder_features, qkv_features
 
 # Hub ids that a pip package carries locally (the Hub is not always reachable).
 _PACKAGED = {
@@ -51,8 +51,9 @@ def load_tokenizer(name: str):
     return _load(AutoTokenizer.from_pretrained, resolve_hf_name(name), "tokenizer")
 
 
-class HFEncoder(Network):
-    """A transformers ``AutoModel`` backbone with a mean-pooled (text) or pooled/CLS (vision) embedding."""
+class HFEncoder(RequestableFeatures, Network):
+    """A transformers ``AutoModel`` backbone with a mean-pooled (text) or pooled/CLS (vision) embedding; hidden
+    states, and on request (:meth:`request_features`) per-layer q/k/v and eager attention maps."""
 
     def __init__(self, name: str, num_classes: int, pretrained: bool = True, attn_implementation: str | None = None,
                  **config_overrides: Any):
@@ -80,13 +81,18 @@ class HFEncoder(Network):
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
         if self.modality == "text":
-            return encoder_features(self.encoder, inputs)
-        out = self.encoder(pixel_values=self.preprocess(inputs["pixel_values"]), output_hidden_states=True,
-                           return_dict=True)
+            return encoder_features(self.encoder, inputs, self._qkv_layers)
+        want_attn = "attentions" in self.requested  # only on request: not every vision model takes the argument
+        extra = {"output_attentions": True} if want_attn else {}
+        with capture_qkv(self._qkv_layers) as store:
+            out = self.encoder(pixel_values=self.preprocess(inputs["pixel_values"]), output_hidden_states=True,
+                               return_dict=True, **extra)
         pooled = getattr(out, "pooler_output", None)
         if pooled is None:
             pooled = out.last_hidden_state[:, 0]
-        return Features(embedding=pooled.flatten(1), hidden_states=tuple(out.hidden_states or ()) or None)
+        attentions = getattr(out, "attentions", None) if want_attn else None
+        return Features(embedding=pooled.flatten(1), hidden_states=tuple(out.hidden_states or ()) or None,
+                        attentions=tuple(attentions) if attentions else None, qkv=qkv_features(store, self._qkv_layers))
 
 
 def _image_spec(source: str, config) -> tuple[Any, Any, int | None]:
