@@ -167,3 +167,21 @@ def test_python_api_and_finetuned_teacher_head(make_text_config):
     raw2["teacher"].update(head="ft", head_epochs=1, head_lr=1e-3)
     m2 = distillery.run(raw2, quiet=True)
     assert m2["teacher"]["head_reused"] and m2["teacher"]["accuracy"] == m["teacher"]["accuracy"]
+
+
+def test_history_matches_the_logs_and_the_selected_checkpoint(make_text_config):
+    import csv
+
+    raw = make_text_config("hist", train__epochs=4)
+    m = run(raw, quiet=True)
+    hist = m["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    rows = [r for r in csv.DictReader(open(Path(raw["output"]["dir"]) / "logs" / "metrics.csv")) if r.get("test/acc")]
+    assert [round(float(r["test/acc"]), 6) for r in rows] == [h["test/acc"] for h in hist]  # same epoch, same value
+    train_rows = [r for r in csv.DictReader(open(Path(raw["output"]["dir"]) / "logs" / "metrics.csv"))
+                  if r.get("train/loss_epoch")]
+    assert [round(float(r["train/loss_epoch"]), 4) for r in train_rows] == [round(h["train/loss"], 4) for h in hist]
+    best = max(hist, key=lambda h: h["val/acc"])  # ModelCheckpoint keeps the first best
+    assert abs(m["student"]["accuracy"] - best["test/acc"]) < 1e-6
+    assert m["student"]["best_accuracy"] == max(h["test/acc"] for h in hist)
+    assert m["student"]["last_accuracy"] == hist[-1]["test/acc"]

@@ -303,14 +303,15 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     _log(f"training student {cfg.student.model} ({count_params(student):,} params) with "
          f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())} for {tc.epochs} epochs", quiet)
     t_train = time.perf_counter()
-    history, ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir)
+    ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir)
+    history = module.history
     train_time = time.perf_counter() - t_train
     for net in (student, teacher):  # evaluate and time the plain networks (the student as it is saved)
         if net is not None:
             _request_features(net, set())
 
     best_path = ckpt.best_model_path
-    last_test = history.history[-1].get("test/acc") if history.history else None
+    last_test = history[-1].get("test/acc") if history else None
     if best_path:
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
@@ -318,7 +319,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     logits = compute_features(student, loaders.test, {"logits"}, "student on test", progress=False,
                               side="student")["logits"]
     test_acc = _accuracy(logits, data.test.labels)
-    test_hist = [h["test/acc"] for h in history.history if "test/acc" in h]
+    test_hist = [h["test/acc"] for h in history if "test/acc" in h]
     _save_student(run_dir, cfg, student, data, tok)
     metrics: dict[str, Any] = {
         "teacher": teacher_report,
@@ -331,7 +332,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                   "epochs": tc.epochs, "steps": module.global_step, "train_time_s": round(train_time, 2),
                   "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
                   "train_size": len(data.train)},
-        "history": history.history,
+        "history": history,
     }
     if teacher is not None and teacher_report is not None:
         teacher_report["latency_ms_per_sample"] = round(_latency_ms(teacher, loaders.test, bf16=bf16), 4)

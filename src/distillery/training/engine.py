@@ -1,9 +1,7 @@
 """The Lightning ``Trainer`` around a :class:`DistillationModule`: loggers, checkpoints, progress, history."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
@@ -14,32 +12,13 @@ from ..config import TrainConfig
 from .module import DistillationModule
 
 
-class HistoryCallback(Callback):
-    """Collects per-epoch metrics (train loss terms, validation/test accuracy, elapsed time)."""
-
-    def __init__(self) -> None:
-        self.history: list[dict[str, Any]] = []
-        self.start = time.perf_counter()
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
-            return
-        row: dict[str, Any] = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step,
-                               "elapsed_s": round(time.perf_counter() - self.start, 3)}
-        for k, v in trainer.callback_metrics.items():
-            if k.endswith("_step"):
-                continue
-            row[k.removesuffix("_epoch")] = round(float(v), 6)
-        self.history.append(row)
-
-
 def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list[DataLoader], cfg: TrainConfig,
-        run_dir: Path) -> tuple[HistoryCallback, ModelCheckpoint]:
+        run_dir: Path) -> ModelCheckpoint:
+    """Train with Lightning; the per-epoch history is ``module.history``; returns the checkpoint callback."""
     monitor = f"{module.eval_names[0]}/acc"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                            save_last=True, save_top_k=1, enable_version_counter=False)
-    history = HistoryCallback()
-    callbacks: list[Callback] = [ckpt, history]
+    callbacks: list[Callback] = [ckpt]
     if cfg.progress:
         callbacks.append(RichProgressBar() if _rich_ok() else TQDMProgressBar())
     loggers = [CSVLogger(run_dir / "logs", name="", version=""),
@@ -50,7 +29,7 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
                         num_sanity_val_steps=0, enable_progress_bar=cfg.progress, enable_model_summary=False,
                         default_root_dir=str(run_dir))
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders)
-    return history, ckpt
+    return ckpt
 
 
 def _rich_ok() -> bool:

@@ -6,6 +6,7 @@ never saved in a checkpoint. Its outputs come from a :class:`~distillery.teacher
 from __future__ import annotations
 
 import math
+import time
 
 import lightning as L
 import torch
@@ -27,6 +28,10 @@ class DistillationModule(L.LightningModule):
         self.steps_per_epoch = steps_per_epoch
         self.eval_names = eval_names
         self._correct: dict[str, list[int]] = {}
+        self._train_sums: dict[str, float] = {}
+        self._train_count = 0
+        self.history: list[dict[str, float]] = []
+        self._t0 = time.perf_counter()
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -37,6 +42,7 @@ class DistillationModule(L.LightningModule):
             self._teacher.to(self.device)
 
     def on_train_epoch_start(self) -> None:
+        self._train_sums, self._train_count = {}, 0
         ds = self.trainer.train_dataloader.dataset if self.trainer.train_dataloader is not None else None
         if ds is not None and hasattr(ds, "set_epoch"):
             ds.set_epoch(self.current_epoch)
@@ -50,6 +56,9 @@ class DistillationModule(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for name, v in parts.items():
             self.log(f"train/{name}", v, on_step=False, on_epoch=True, batch_size=bs)
+        for name, v in (("loss", loss), *parts.items()):
+            self._train_sums[name] = self._train_sums.get(name, 0.0) + float(v.detach()) * bs
+        self._train_count += bs
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -63,10 +72,18 @@ class DistillationModule(L.LightningModule):
         c[1] += int(batch["label"].numel())
 
     def on_validation_epoch_end(self) -> None:
+        row: dict[str, float] = {"epoch": self.current_epoch + 1, "step": self.global_step,
+                                 "elapsed_s": round(time.perf_counter() - self._t0, 3)}
         for name, (correct, total) in self._correct.items():
             if total:
                 self.log(f"{name}/acc", correct / total, prog_bar=(name == self.eval_names[0]), sync_dist=True,
                          add_dataloader_idx=False)
+                row[f"{name}/acc"] = round(correct / total, 6)
+        # the history is kept here, from the module's own sums: Lightning calls callbacks' epoch-end hooks before
+        # the module's, so a callback reading callback_metrics would see the previous epoch's values
+        if not self.trainer.sanity_checking and self._train_count:
+            row.update({f"train/{k}": round(v / self._train_count, 6) for k, v in self._train_sums.items()})
+            self.history.append(row)
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
