@@ -28,6 +28,8 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "b77_10shot_au": (B77, "au", ["train.epochs=60", "data.shots_per_class=10"]),
     "c10_scratch": (C10, "scratch", ["train.epochs=5", "data.augment=none"]),
     "c10_au": (C10, "au", ["train.epochs=5", "data.augment=none"]),
+    "c10_e15_scratch": (C10, "scratch", ["train.epochs=15", "data.augment=none"]),
+    "c10_e15_au": (C10, "au", ["train.epochs=15", "data.augment=none"]),
 }
 
 
