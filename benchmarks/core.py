@@ -31,6 +31,10 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "c10_au": (C10, "au", ["train.epochs=5", "data.augment=none"]),
     "c10_e15_scratch": (C10, "scratch", ["train.epochs=15", "data.augment=none"]),
     "c10_e15_au": (C10, "au", ["train.epochs=15", "data.augment=none"]),
+    # teacher adapted to the JPEG copy (teacher.head=ft: 3 epochs on the augmented train split), augmentation on
+    "c10_aug_scratch": (C10, "scratch", ["train.epochs=15"]),
+    "c10_aug_ftT_au": (C10, "au", ["train.epochs=15", "teacher.head=ft", "teacher.head_epochs=3",
+                                   "teacher.head_lr=0.0001"]),
 }
 
 

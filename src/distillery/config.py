@@ -53,7 +53,8 @@ class TeacherConfig(_Section):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     head: Literal["lp", "ft", "none"] = Field(
         "lp", description="how to give the teacher a task head when it has none that fits: linear probe, full "
-        "fine-tune, or none (error)")
+        "fine-tune, or none (error). ft also fine-tunes a teacher whose head already fits (to adapt it to the "
+        "task's inputs, e.g. a CIFAR teacher on JPEG-compressed images)")
     head_epochs: int = Field(0, ge=0, description="epochs of head training; 0 = default (lp: 100, ft: 3)")
     head_lr: float | None = Field(None, gt=0)
     cache: Literal["auto", "off"] = Field(

@@ -49,3 +49,24 @@ def test_head_none_without_fitting_head():
     net = create_model("resnet20", 3)
     with pytest.raises(DistilleryError, match="teacher.head is 'none'"):
         prepare_head(net, "none", {}, _loaders(net), 3, progress=False)
+
+
+def test_ft_adapts_a_fitting_head_and_is_reused(tmp_path):
+    net = create_model("resnet20", 3)
+    net.head_fits = True  # as if loaded from a checkpoint trained on these classes
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    loaders = _loaders(net)
+    loaders["train_aug"] = loaders["train_eval"]
+    assert prepare_head(net, "lp", {"data": "x"}, loaders, 3, cache_dir=str(tmp_path), progress=False).mode == (
+        "pretrained")  # lp keeps a fitting head
+    r1 = prepare_head(net, "ft", {"data": "x"}, loaders, 3, epochs=1, lr=1e-3, cache_dir=str(tmp_path),
+                      progress=False)
+    assert r1.mode == "ft" and not r1.reused and net.head_fits
+    assert not torch.equal(net.get_head().weight, before["linear.weight"])  # the pre-trained head was trained on
+    net2 = create_model("resnet20", 3)
+    net2.load_state_dict(before)
+    net2.head_fits = True
+    r2 = prepare_head(net2, "ft", {"data": "x"}, loaders, 3, epochs=1, lr=1e-3, cache_dir=str(tmp_path),
+                      progress=False)
+    assert r2.reused
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values(), strict=True))

@@ -79,7 +79,10 @@ def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, xv: tor
     return head, {"l2": l2, "val_accuracy": acc}
 
 
-def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress: bool, seed: int) -> None:
+def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress: bool, seed: int,
+              bf16: bool = False) -> None:
+    from .outputs import autocast_ctx
+
     torch.manual_seed(seed)
     net.train()
     net.requires_grad_(True)
@@ -93,7 +96,9 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         for batch in track(loader, f"teacher fine-tune {epoch + 1}/{epochs}", total=len(loader), enabled=progress):
-            loss = F.cross_entropy(net(batch["teacher"]).logits, batch["label"])
+            with autocast_ctx(torch.device("cpu"), bf16):
+                logits = net(batch["teacher"]).logits
+            loss = F.cross_entropy(logits.float(), batch["label"])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -107,19 +112,21 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
     """Make ``net`` a classifier for the task (in place). ``loaders``: ``train_eval``, ``val``, ``train_aug``."""
     from .outputs import compute_features
 
-    if net.head_fits:
+    adapt = net.head_fits and mode == "ft"  # a fitting head is kept, unless asked to fine-tune to the task's inputs
+    if net.head_fits and not adapt:
         return HeadResult(mode="pretrained", reused=True, path=None)
     if mode == "none":
         why = getattr(net, "head_mismatch", "the teacher has no task head")
         raise DistilleryError(f"teacher.head is 'none' but {why}; use teacher.head: lp or ft")
-    key = dict(key_parts, mode=mode, epochs=epochs, lr=lr, seed=seed, num_classes=num_classes,
-               weights=weights_fingerprint(net, exclude_prefix=net.head_attr + "."))
+    key = dict(key_parts, mode=mode, epochs=epochs, lr=lr, seed=seed, num_classes=num_classes, adapt=adapt,
+               weights=weights_fingerprint(net, exclude_prefix=None if adapt else net.head_attr + "."))
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
     root = cache_root(cache_dir) / "teacher_heads"
     path = root / f"{digest}.safetensors"
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    net.replace_head(num_classes)
+    if not adapt:
+        net.replace_head(num_classes)
     if path.exists():
         sd = load_file(str(path))
         target = net.get_head() if mode == "lp" else net
@@ -128,6 +135,11 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
         info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
         return HeadResult(mode=mode, reused=True, path=str(path), info=info)
 
+    if adapt:  # start from the pre-trained head and fine-tune everything
+        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16)  # type: ignore[arg-type]
+        net.head_fits = True
+        started = HeadResult(mode="ft", reused=False, path=str(path), info={"from": "pretrained head"})
+        return _store(net, mode, path, key, started)
     feats = {}
     for split in ("train_eval", "val"):
         if loaders.get(split) is not None:
@@ -140,13 +152,20 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
     net.get_head().load_state_dict(head.state_dict())
     result = HeadResult(mode=mode, reused=False, path=str(path), embeddings=feats, info=info)
     if mode == "ft":
-        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed)  # type: ignore[arg-type]
+        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16)  # type: ignore[arg-type]
         result.embeddings = {}
     net.head_fits = True
-    root.mkdir(parents=True, exist_ok=True)
+    return _store(net, mode, path, key, result)
+
+
+def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: HeadResult) -> HeadResult:
+    """Save the prepared head (lp) or the whole fine-tuned teacher (ft) atomically, with its key as JSON."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
     state = net.get_head().state_dict() if mode == "lp" else net.state_dict()
     tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps({**info, "key": key}, indent=1, default=str))
+    path.with_suffix(".json").write_text(json.dumps({**result.info, "key": key}, indent=1, default=str))
     return result
