@@ -78,3 +78,12 @@ def test_invalid_yaml(tmp_path):
     p.write_text("data: [unclosed\n")
     with pytest.raises(DistilleryError, match="not valid YAML"):
         load_config(p)
+
+
+def test_teacher_cache_off_survives_yaml_booleans(make_text_config, tmp_path):
+    p = _write(tmp_path, make_text_config())
+    assert load_config(p, ["teacher.cache=off"]).teacher.cache == "off"  # YAML reads a bare off as False
+    assert load_config(p, ["teacher.cache=runs/cache"]).teacher.cache == "runs/cache"
+    raw = make_text_config()
+    raw["teacher"]["cache"] = "sometimes"
+    assert build_config(raw).teacher.cache == "sometimes"  # a directory name

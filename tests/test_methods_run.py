@@ -4,7 +4,7 @@ Presets whose terms need per-layer q/k/v (transformer methods) run on the tiny H
 ``transformer`` student; the others on the tiny image task (resnet20 -> resnet20, live teacher because of the
 augmentation; the teacher is a randomly initialised resnet20 checkpoint: these tests check that each method runs,
 not what it learns, and this keeps the file fast when run alone). Two more runs cover the text path of the
-embedding/logit terms (precomputed teacher, CRD memory mode) and the transformer terms with an ``hf:`` student and
+embedding/logit terms (cached teacher, CRD memory mode) and the transformer terms with an ``hf:`` student and
 explicit layer maps; requirement errors fail before training. scratch/kd/au are covered by tests/test_run.py.
 """
 from __future__ import annotations
@@ -78,17 +78,17 @@ def test_every_method_preset_runs(preset, make_text_config, make_image_run):
     assert m["train"]["method"] == preset and m["train"]["terms"] == PRESETS[preset]
     _check(m, raw, [n for n, w in PRESETS[preset].items() if w != 0])
     if preset in ("tinybert", "minilm"):
-        assert m["teacher"]["outputs"] == "live"  # q/k/v are never precomputed
+        assert m["teacher"]["outputs"] == "live"  # q/k/v are never cached
 
 
-def test_embedding_and_logit_terms_on_text_with_precomputed_teacher(make_text_config):
+def test_embedding_and_logit_terms_on_text_with_cached_teacher(make_text_config):
     raw = make_text_config("text_zoo", train__epochs=1)
     raw["distill"] = {"proj_dim": 8, "terms": {
         "ce": {"weight": 1.0}, "dkd": {"weight": 1.0, "params": {"warmup_steps": 2}}, "rkd": {"weight": 1.0},
         "pkt": {"weight": 100.0}, "crd": {"weight": 1.0, "params": {"mode": "memory", "num_negatives": 16}},
         "srrl": {"weight": 1.0, "params": {"connector": "mlp"}}}}
     m = run(raw, quiet=True)
-    assert m["teacher"]["outputs"] == "precomputed"
+    assert m["teacher"]["outputs"] == "cached"
     _check(m, raw, ["ce", "dkd", "rkd", "pkt", "crd", "srrl"])
 
 

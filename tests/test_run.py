@@ -27,7 +27,7 @@ def test_text_run_every_preset(make_text_config, method):
         assert m["teacher"] is None
     else:
         assert 0.0 <= m["teacher"]["accuracy"] <= 1.0 and m["teacher"]["params"] > 0
-        assert m["teacher"]["outputs"] == "precomputed"  # text: deterministic inputs
+        assert m["teacher"]["outputs"] == "cached" and m["teacher"]["cache"]["views"] == 1  # text: one view
         assert f"train/{method if method == 'kd' else 'align_uniform'}" in m["history"][-1]
     on_disk = json.loads(open(f"{out}/metrics.json").read())
     assert on_disk["student"]["accuracy"] == m["student"]["accuracy"]
@@ -72,9 +72,30 @@ def test_distillation_learns_the_tiny_text_task(make_text_config):
 
 def test_image_run_live_teacher_with_augmentation(make_image_config):
     raw = make_image_config("img")
+    raw["teacher"]["cache"] = "off"
     m = run(raw, quiet=True)
     assert m["teacher"]["outputs"] == "live" and m["teacher"]["head"] == "pretrained"
     assert m["teacher"]["accuracy"] > 0.5 and m["student"]["params"] == m["teacher"]["params"]
+
+
+def test_image_run_with_augmentation_caches_one_view_per_epoch_and_matches_live(make_image_config):
+    live = make_image_config("img_live", train__epochs=2)
+    live["teacher"]["cache"] = "off"
+    cached = make_image_config("img_cached", train__epochs=2)
+    cached["teacher"]["cache"] = "auto"
+    cached["teacher"]["cache_dtype"] = "fp32"
+    m_live, m_cached = run(live, quiet=True), run(cached, quiet=True)
+    assert m_cached["teacher"]["outputs"] == "cached"
+    assert m_cached["teacher"]["cache"]["views"] == m_cached["train"]["epochs"]
+    # the student sees the same augmented views, and the teacher's outputs on them come from the cache
+    for a, b in zip(m_live["history"], m_cached["history"], strict=True):
+        assert abs(a["train/loss"] - b["train/loss"]) < 1e-4
+    again = make_image_config("img_cached2", train__epochs=2)
+    again["teacher"]["cache"] = "auto"
+    again["teacher"]["cache_dtype"] = "fp32"
+    m_again = run(again, quiet=True)
+    assert m_again["teacher"]["cache"]["status"] == "reused"
+    assert m_again["teacher"]["cache"]["path"] == m_cached["teacher"]["cache"]["path"]
 
 
 def test_image_run_without_augmentation_precomputes(make_image_config):
@@ -82,7 +103,7 @@ def test_image_run_without_augmentation_precomputes(make_image_config):
     raw["train"]["precision"] = "bf16-mixed"
     raw["train"]["channels_last"] = True
     m = run(raw, quiet=True)
-    assert m["teacher"]["outputs"] == "precomputed"
+    assert m["teacher"]["outputs"] == "cached"
 
 
 def test_existing_run_dir_is_never_overwritten(make_text_config):
@@ -185,3 +206,12 @@ def test_history_matches_the_logs_and_the_selected_checkpoint(make_text_config):
     assert abs(m["student"]["accuracy"] - best["test/acc"]) < 1e-6
     assert m["student"]["best_accuracy"] == max(h["test/acc"] for h in hist)
     assert m["student"]["last_accuracy"] == hist[-1]["test/acc"]
+
+
+def test_compiled_student_trains_and_saves_plain_weights(make_text_config):
+    raw = make_text_config("compiled", train__epochs=1)
+    raw["train"]["compile"] = True
+    m = run(raw, quiet=True)
+    assert m["train"]["steps"] > 0 and 0.0 <= m["student"]["accuracy"] <= 1.0
+    net, _, _ = load_student(raw["output"]["dir"])  # parameter names are those of the plain module
+    assert not any("_orig_mod" in k for k in net.state_dict())

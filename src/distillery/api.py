@@ -1,7 +1,7 @@
 """Python API: ``run(config) -> metrics``, ``evaluate(run_dir)``, ``predict(run_dir, inputs)``.
 
 One run: read data -> build teacher and student -> give the teacher a task head if needed -> teacher outputs
-(precomputed once when inputs are deterministic, else live) -> train the student with the configured loss terms
+(cached: computed once per augmented view and replayed; or live) -> train the student with the configured loss terms
 -> write the run directory (resolved config, metrics.json, student weights as safetensors, tokenizer, logs).
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ from .errors import DistilleryError
 from .losses.terms import TERMS, TermContext, build_loss_set, check_requirements, resolve_terms
 from .models import Network, count_params, create_model
 from .models.hf import load_tokenizer
-from .teacher import LiveTeacher, PrecomputedTeacher, compute_features, prepare_head
+from .teacher import LiveTeacher, compute_features, prepare_head
+from .teacher.cache import CacheSettings, open_cache
 
 TEXT_BUILTINS_NEED_VOCAB = ("text_cnn", "transformer")
 
@@ -98,9 +99,10 @@ def _build_student(cfg: Config, data: TaskData, tok: _Tokenizers | None) -> Netw
 class _Loaders:
     """Datasets and loaders of one run."""
 
-    def __init__(self, cfg: Config, data: TaskData, tok: _Tokenizers | None):
+    def __init__(self, cfg: Config, data: TaskData, tok: _Tokenizers | None, views: int = 0):
         tc = cfg.train
         self.augment = data.modality == "image" and cfg.data.augment in ("auto", "standard")
+        self.collate: Any = None
         seed = tc.seed
         splits = {"train": data.train, "val": data.val, "test": data.test}
         self.ds: dict[str, Any] = {}
@@ -108,7 +110,7 @@ class _Loaders:
             for name, s in splits.items():
                 if s is not None:
                     self.ds[name] = ImageDataset(s, augment=False, seed=seed)
-            self.ds["train_aug"] = ImageDataset(data.train, augment=self.augment, seed=seed)
+            self.ds["train_aug"] = ImageDataset(data.train, augment=self.augment, seed=seed, views=views)
             collate = collate_images
         else:
             assert tok is not None
@@ -122,6 +124,7 @@ class _Loaders:
             self.ds["train_aug"] = self.ds["train"]
             collate = TextCollator(tok.student.pad_token_id or 0,
                                    None if tok.teacher is None else (tok.teacher.pad_token_id or 0))
+        self.collate = collate
         nw = tc.num_workers
 
         def loader(name: str, train: bool):
@@ -231,7 +234,9 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         student.set_channels_last()
         if teacher is not None:
             teacher.set_channels_last()
-    loaders = _Loaders(cfg, data, tok)
+    augment = data.modality == "image" and cfg.data.augment in ("auto", "standard")
+    cache_plan = _cache_plan(cfg, term_spec, data.modality, augment, bf16, quiet) if teacher is not None else None
+    loaders = _Loaders(cfg, data, tok, views=cache_plan.views if cache_plan is not None else 0)
     if len(loaders.train) == 0:
         raise DistilleryError("data: the training split is empty")
 
@@ -251,20 +256,10 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         if head.mode != "pretrained":
             _log(f"teacher head: {head.mode} ({'reused from ' + str(head.path) if head.reused else 'trained'})",
                  quiet)
-        losses_need = set().union(*(TERMS[n].needs_teacher for n in term_spec))
-        keep = set(losses_need) | {"logits"}
-        # precompute only what equals a live teacher's output exactly and is small (logits, pooled embedding)
-        use_cache = cfg.teacher.cache == "auto" and not loaders.augment and losses_need <= {"logits", "embedding"}
-        train_store = None
-        if use_cache:
-            emb = head.embeddings.get("train_eval", {}).get("embedding")
-            if emb is not None and keep <= {"logits", "embedding"}:
-                with torch.no_grad():
-                    train_store = {"embedding": emb, "logits": teacher.get_head()(emb)}
-            else:
-                train_store = compute_features(teacher, loaders.train_eval, keep, "teacher outputs (train)",
-                                               progress=tc.progress, bf16=bf16)
-            teacher_out = PrecomputedTeacher({k: v for k, v in train_store.items() if k in losses_need})
+        cache_report = None
+        if cache_plan is not None:
+            teacher_out, cache_report = _open_teacher_cache(cfg, cache_plan, teacher, data, loaders, tok, bf16,
+                                                            quiet)
         else:
             teacher_out = LiveTeacher(teacher, bf16=bf16)
         test_logits = compute_features(teacher, loaders.test, {"logits"}, "teacher on test", progress=tc.progress,
@@ -272,7 +267,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         teacher_report = {"spec": cfg.teacher.model, "accuracy": _accuracy(test_logits, data.test.labels),
                           "params": count_params(teacher), "head": head.mode, "head_reused": head.reused,
                           "head_info": {k: v for k, v in head.info.items() if k != "key"},
-                          "outputs": "precomputed" if use_cache else "live",
+                          "outputs": "cached" if cache_report is not None else "live",
+                          "cache": cache_report.as_dict() if cache_report is not None else None,
                           "prepare_time_s": round(time.perf_counter() - t0, 2)}
         _log(f"teacher test accuracy {teacher_report['accuracy']:.4f} ({teacher_report['params']:,} params, "
              f"outputs {teacher_report['outputs']})", quiet)
@@ -296,6 +292,9 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             prepare(s_probe, t_probe, probe)
 
     from .training import DistillationModule, fit
+
+    if tc.compile:
+        student.compile()  # in place: parameter names and checkpoints are unchanged
 
     eval_names = (["val"] if loaders.val is not None else []) + ["test"]
     eval_loaders = [x for x in (loaders.val, loaders.test) if x is not None]
@@ -334,12 +333,73 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                   "train_size": len(data.train)},
         "history": history,
     }
+    if isinstance(teacher_out, LiveTeacher) and teacher_report is not None:
+        teacher_report["live_forward_s"] = round(teacher_out.forward_s, 3)
     if teacher is not None and teacher_report is not None:
         teacher_report["latency_ms_per_sample"] = round(_latency_ms(teacher, loaders.test, bf16=bf16), 4)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     _log(f"student test accuracy {test_acc:.4f} (best over epochs {metrics['student']['best_accuracy']:.4f}); "
          f"run written to {run_dir}", quiet)
     return metrics
+
+
+CACHEABLE = {"logits", "embedding"}
+CACHEABLE_IMAGE = CACHEABLE | {"hidden_states"}  # fixed per-sample shapes for CNNs; text states vary in length
+
+
+def _cache_plan(cfg: Config, term_spec, modality: str, augment: bool, bf16: bool,
+                quiet: bool) -> CacheSettings | None:
+    """What the teacher-output cache stores for this run, or None for a live teacher (off, or features that do
+    not have one shape per sample)."""
+    assert cfg.teacher is not None
+    if cfg.teacher.cache == "off":
+        return None
+    need = set().union(*(TERMS[n].needs_teacher for n, (w, _) in term_spec.items() if w != 0))
+    if not need:
+        return None
+    allowed = CACHEABLE_IMAGE if modality == "image" else CACHEABLE
+    if not need <= allowed:
+        _log(f"note: teacher outputs are computed live: {', '.join(sorted(need - allowed))} cannot be cached for "
+             f"{modality} inputs (the cache holds {', '.join(sorted(allowed))})", quiet)
+        return None
+    views = cfg.teacher.cache_views or (cfg.train.epochs if augment else 1)
+    dtype = cfg.teacher.cache_dtype if cfg.teacher.cache_dtype != "auto" else ("bf16" if bf16 else "fp32")
+    return CacheSettings(features=tuple(sorted(need)), views=views if augment else 1, dtype=dtype,
+                         topk=cfg.teacher.cache_topk)
+
+
+def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data: TaskData, loaders: _Loaders,
+                        tok: _Tokenizers | None, bf16: bool, quiet: bool):
+    """Open (verify, resume or build) the teacher-output cache of this run; returns its reader and report."""
+    from .teacher.head import cache_root, weights_fingerprint
+
+    assert cfg.teacher is not None
+    tc = cfg.train
+    key = {"teacher": cfg.teacher.model, "teacher_weights": weights_fingerprint(teacher),
+           "data": data.train.fingerprint(), "input": teacher.input_spec(), "max_length": cfg.data.max_length,
+           "teacher_tokenizer": None if tok is None else (cfg.teacher.model if tok.teacher is not None
+                                                          else tok.student_name),
+           "augment": loaders.augment, "seed": tc.seed if loaders.augment else None,
+           "features": list(plan.features), "views": plan.views, "dtype": plan.dtype, "topk": plan.topk,
+           "bf16_autocast": bf16}
+    from .teacher.cache import cache_digest
+
+    root = (Path(cfg.teacher.cache).expanduser() if cfg.teacher.cache != "auto"
+            else cache_root(cfg.teacher.cache_dir) / "teacher_outputs" / cache_digest(key))
+
+    def dataset_for_view(view: int):
+        if data.modality == "image":
+            ds = ImageDataset(data.train, augment=loaders.augment, seed=tc.seed)
+            ds.set_epoch(view)
+            return ds
+        return loaders.ds["train"]
+
+    reader, report = open_cache(root, key, plan, len(data.train), teacher, dataset_for_view, loaders.collate,
+                                tc.eval_batch_size, torch.device("cpu"), bf16, tc.progress,
+                                notify=lambda m: _log(f"note: {m}", quiet))
+    _log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB, {plan.views} view(s)"
+         + (f", built in {report.build_s:.1f} s" if report.status != "reused" else "") + ")", quiet)
+    return reader, report
 
 
 def _request_features(net: Network, names: set[str]) -> None:

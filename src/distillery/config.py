@@ -57,10 +57,24 @@ class TeacherConfig(_Section):
         "task's inputs, e.g. a CIFAR teacher on JPEG-compressed images)")
     head_epochs: int = Field(0, ge=0, description="epochs of head training; 0 = default (lp: 100, ft: 3)")
     head_lr: float | None = Field(None, gt=0)
-    cache: Literal["auto", "off"] = Field(
-        "auto", description="auto: compute the teacher outputs once when the training inputs are deterministic "
-        "(no augmentation) and replay them; off: run the teacher at every step")
-    cache_dir: str | None = Field(None, description="where prepared teacher heads are kept (default "
+    cache: str = Field(
+        "auto", description="teacher-output cache: auto (under cache_dir, keyed by a fingerprint of teacher "
+        "weights, data and preprocessing), off (run the teacher at every step), or a directory path")
+    cache_views: int = Field(0, ge=0, description="augmented views cached per sample; 0 = auto: train.epochs with "
+                             "augmentation (each epoch sees the view a live run would), 1 without")
+    cache_dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="storage of cached embeddings and logits; auto = bf16 when the teacher runs under bf16 "
+        "autocast, else fp32")
+    cache_topk: int = Field(0, ge=0, description="store only the top-k logits (fp16) and the remaining probability "
+                            "mass; 0 = all logits")
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_switch(cls, v):
+        # YAML reads a bare off/on/no/yes as a boolean
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
+    cache_dir: str | None = Field(None, description="where teacher heads and teacher-output caches are kept (default "
                                   "$DISTILLERY_CACHE or ~/.cache/distillery)")
 
 
@@ -104,6 +118,7 @@ class TrainConfig(_Section):
     devices: int | str = 1
     precision: str = Field("32-true", description="Lightning precision, e.g. 32-true, bf16-mixed")
     channels_last: bool = Field(False, description="conv nets: channels_last memory format")
+    compile: bool = Field(False, description="torch.compile the student (costs compile time up front)")
     num_workers: int = Field(0, ge=0)
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice)")
     deterministic: bool = True

@@ -31,14 +31,17 @@ def augment_image(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 class ImageDataset(Dataset):
-    """uint8 ``[N, 3, H, W]`` images; with ``augment`` each sample's view is a function of (seed, epoch, index)."""
+    """uint8 ``[N, 3, H, W]`` images; with ``augment`` each sample's view is a function of (seed, view, index).
 
-    def __init__(self, split: Split, augment: bool = False, seed: int = 0):
+    The view is the epoch, or ``epoch % views`` when ``views`` is set (the views a teacher cache holds).
+    """
+
+    def __init__(self, split: Split, augment: bool = False, seed: int = 0, views: int = 0):
         self.images, self.labels = split.inputs, split.labels
-        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.augment, self.seed, self.views, self.epoch = augment, seed, views, 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch = epoch % self.views if self.views else epoch
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,14 +51,14 @@ class ImageDataset(Dataset):
         if self.augment:
             gen = torch.Generator().manual_seed(view_seed(self.seed, self.epoch, i))
             img = augment_image(img, gen)
-        return {"pixel_values": img, "label": self.labels[i], "index": i}
+        return {"pixel_values": img, "label": self.labels[i], "index": i, "view": self.epoch if self.augment else 0}
 
 
 def collate_images(items: list[dict[str, Any]]) -> dict[str, Any]:
     pixels = torch.stack([it["pixel_values"] for it in items])
     inputs = {"pixel_values": pixels}
     return {"student": inputs, "teacher": inputs, "label": torch.stack([it["label"] for it in items]),
-            "index": torch.tensor([it["index"] for it in items])}
+            "index": torch.tensor([it["index"] for it in items]), "view": torch.tensor([it["view"] for it in items])}
 
 
 def tokenize(tokenizer, inputs: list[Any], max_length: int) -> list[list[int]]:

@@ -1,6 +1,8 @@
-"""Teacher outputs behind one method, ``outputs(batch) -> Features``: live (forward each step) or precomputed."""
+"""Teacher outputs behind one method, ``outputs(batch) -> Features``: live (forward each step) or cached
+(:mod:`distillery.teacher.cache`)."""
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 
 import torch
@@ -56,6 +58,7 @@ class LiveTeacher(TeacherOutputs):
         self.network = network.eval().requires_grad_(False)
         self.bf16 = bf16
         self.device = torch.device("cpu")
+        self.forward_s = 0.0  # time spent in the teacher's forward pass (for the overhead benchmark)
 
     def to(self, device: torch.device) -> LiveTeacher:
         self.network.to(device)
@@ -64,22 +67,10 @@ class LiveTeacher(TeacherOutputs):
 
     @torch.no_grad()
     def outputs(self, batch: dict) -> Features:
+        t0 = time.perf_counter()
         with autocast_ctx(self.device, self.bf16):
-            return self.network(batch["teacher"]).detach()
-
-
-class PrecomputedTeacher(TeacherOutputs):
-    """Teacher features computed once over the (non-augmented) training set and replayed by sample index."""
-
-    def __init__(self, store: dict[str, torch.Tensor]):
-        self.store = store
-        self.device = torch.device("cpu")
-
-    def to(self, device: torch.device) -> PrecomputedTeacher:
-        self.store = {k: v.to(device) for k, v in self.store.items()}
-        self.device = device
-        return self
-
-    def outputs(self, batch: dict) -> Features:
-        idx = batch["index"].to(self.device)
-        return Features(**{k: v[idx] for k, v in self.store.items()})
+            out = self.network(batch["teacher"]).detach()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.forward_s += time.perf_counter() - t0
+        return out

@@ -32,6 +32,8 @@ class DistillationModule(L.LightningModule):
         self._train_count = 0
         self.history: list[dict[str, float]] = []
         self._t0 = time.perf_counter()
+        self._epoch_t0 = self._t0
+        self._epoch_train_s = 0.0
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -43,6 +45,8 @@ class DistillationModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._train_sums, self._train_count = {}, 0
+        self._epoch_t0 = time.perf_counter()
+        self._epoch_train_s = 0.0
         ds = self.trainer.train_dataloader.dataset if self.trainer.train_dataloader is not None else None
         if ds is not None and hasattr(ds, "set_epoch"):
             ds.set_epoch(self.current_epoch)
@@ -60,6 +64,9 @@ class DistillationModule(L.LightningModule):
             self._train_sums[name] = self._train_sums.get(name, 0.0) + float(v.detach()) * bs
         self._train_count += bs
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self._epoch_train_s = time.perf_counter() - self._epoch_t0  # training steps only, evaluation excluded
 
     def on_validation_epoch_start(self) -> None:
         self._correct = {n: [0, 0] for n in self.eval_names}
@@ -83,6 +90,7 @@ class DistillationModule(L.LightningModule):
         # the module's, so a callback reading callback_metrics would see the previous epoch's values
         if not self.trainer.sanity_checking and self._train_count:
             row.update({f"train/{k}": round(v / self._train_count, 6) for k, v in self._train_sums.items()})
+            row["train_epoch_s"] = round(self._epoch_train_s, 3)
             self.history.append(row)
 
     def configure_optimizers(self):
