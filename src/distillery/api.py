@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import yaml
 
+from .compute import FlopMeter, count_flops, peak_flops
 from .config import Config, build_config
 from .data import TaskData, load_task_data
 from .data.batching import ImageDataset, TextCollator, TextDataset, collate_images, make_loader, tokenize
@@ -240,26 +241,41 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     if len(loaders.train) == 0:
         raise DistilleryError("data: the training split is empty")
 
+    meter = FlopMeter()
+    prior_s = 0.0  # compute spent before the first step (teacher head, cache build), charged to the budget
     teacher_report: dict[str, Any] | None = None
     teacher_out = None
+    detach_teacher = None
     if teacher is not None:
+        detach_teacher = meter.attach(teacher)  # teacher forward FLOPs, booked to the phase of the moment
         assert cfg.teacher is not None
         prep = {"spec": cfg.teacher.model, "weights_file": cfg.teacher.weights, "train": data.train.fingerprint(),
                 "val": data.val.fingerprint() if data.val is not None else None, "max_length": cfg.data.max_length,
                 "input": teacher.input_spec(), "augment": loaders.augment}
         t0 = time.perf_counter()
-        head = prepare_head(teacher, cfg.teacher.head, prep,
-                            {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
-                            data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
-                            cache_dir=cfg.teacher.cache_dir, progress=tc.progress, seed=tc.seed, bf16=bf16)
+        with meter.in_phase("teacher_head"):
+            head = prepare_head(teacher, cfg.teacher.head, prep,
+                                {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
+                                data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
+                                cache_dir=cfg.teacher.cache_dir, progress=tc.progress, seed=tc.seed, bf16=bf16,
+                                meter=meter)
         teacher.eval().requires_grad_(False)
+        if head.reused and head.mode != "pretrained":  # charged what it cost when it was made
+            meter.by_phase["teacher_head"] = float(head.info.get("flops") or 0.0)
+            prior_s += float(head.info.get("seconds") or 0.0)
+        else:
+            prior_s += time.perf_counter() - t0
         if head.mode != "pretrained":
             _log(f"teacher head: {head.mode} ({'reused from ' + str(head.path) if head.reused else 'trained'})",
                  quiet)
         cache_report = None
         if cache_plan is not None:
-            teacher_out, cache_report = _open_teacher_cache(cfg, cache_plan, teacher, data, loaders, tok, bf16,
-                                                            quiet)
+            with meter.in_phase("cache_build"):
+                teacher_out, cache_report = _open_teacher_cache(cfg, cache_plan, teacher, data, loaders, tok, bf16,
+                                                                quiet, flops=lambda: meter.by_phase["cache_build"])
+            if cache_report.build_flops is not None:  # the whole build's cost, also when reused or resumed
+                meter.by_phase["cache_build"] = float(cache_report.build_flops)
+            prior_s += cache_report.total_build_s
         else:
             teacher_out = LiveTeacher(teacher, bf16=bf16)
         test_logits = compute_features(teacher, loaders.test, {"logits"}, "teacher on test", progress=tc.progress,
@@ -292,6 +308,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             prepare(s_probe, t_probe, probe)
 
     from .training import DistillationModule, fit
+    from .training.compute import ComputeTracker
 
     if tc.compile:
         student.compile()  # in place: parameter names and checkpoints are unchanged
@@ -299,10 +316,19 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     eval_names = (["val"] if loaders.val is not None else []) + ["test"]
     eval_loaders = [x for x in (loaders.val, loaders.test) if x is not None]
     module = DistillationModule(student, loss_set, teacher_out, tc, len(loaders.train), eval_names)
+    tracker = ComputeTracker(meter, tc.budget, prior_s)
+    module.tracker = tracker
     _log(f"training student {cfg.student.model} ({count_params(student):,} params) with "
-         f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())} for {tc.epochs} epochs", quiet)
+         f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())} for "
+         + (f"up to {tc.epochs} epochs within the budget {tc.budget.describe()}" if tc.budget else
+            f"{tc.epochs} epochs"), quiet)
     t_train = time.perf_counter()
-    ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir)
+    try:
+        ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir, extra_callbacks=[tracker])
+    finally:
+        meter.close_all()
+        if detach_teacher is not None:
+            detach_teacher()
     history = module.history
     train_time = time.perf_counter() - t_train
     for net in (student, teacher):  # evaluate and time the plain networks (the student as it is saved)
@@ -331,6 +357,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                   "epochs": tc.epochs, "steps": module.global_step, "train_time_s": round(train_time, 2),
                   "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
                   "train_size": len(data.train)},
+        "compute": _compute_report(meter, tracker, tc, cfg, bf16, time.perf_counter() - t_start, student, teacher,
+                                   probe),
         "history": history,
     }
     if isinstance(teacher_out, LiveTeacher) and teacher_report is not None:
@@ -341,6 +369,42 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     _log(f"student test accuracy {test_acc:.4f} (best over epochs {metrics['student']['best_accuracy']:.4f}); "
          f"run written to {run_dir}", quiet)
     return metrics
+
+
+def _forward_flops_per_sample(net: Network | None, probe: dict[str, Any]) -> float | None:
+    """Inference FLOPs per sample (eval, no grad) on the probe batch's input shape."""
+    if net is None:
+        return None
+    side = "teacher" if getattr(net, "_is_teacher", False) else "student"
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        flops, _ = count_flops(lambda: net(probe[side]))
+    net.train(was)
+    return flops / max(1, int(probe["label"].shape[0]))
+
+
+def _compute_report(meter: FlopMeter, tracker, tc, cfg: Config, bf16: bool, wall_s: float, student: Network,
+                    teacher: Network | None, probe: dict[str, Any]) -> dict[str, Any]:
+    """``metrics.json["compute"]``: FLOPs per phase, totals, wall time, MFU and what ended training."""
+    from .teacher.head import cache_root
+
+    p = meter.by_phase
+    teacher_flops = p.get("teacher_head", 0.0) + p.get("cache_build", 0.0) + p.get("teacher_live", 0.0)
+    student_flops = p.get("student_train", 0.0)
+    device = torch.device("cuda" if tc.accelerator in ("cuda", "gpu") and torch.cuda.is_available() else "cpu")
+    peak, source = peak_flops(device, torch.bfloat16 if bf16 else torch.float32,
+                              cache_root(cfg.teacher.cache_dir if cfg.teacher else None), tc.peak_flops)
+    total = teacher_flops + student_flops
+    return {"teacher_flops": teacher_flops, "student_flops": student_flops, "total_flops": total,
+            "phases": {k: v for k, v in p.items()}, "wall_time_s": round(wall_s, 2),
+            "compute_time_s": round(tracker.compute_s, 2),
+            "mfu": total / (tracker.compute_s * peak) if tracker.compute_s > 0 and peak > 0 else None,
+            "peak_flops": peak, "peak_source": source, "steps": tracker.steps, "ended_by": tracker.ended_by,
+            "budget": tc.budget.model_dump(exclude_none=True) if tc.budget else None,
+            "budget_spent": round(tracker.spent(), 4) if tc.budget else None,
+            "student_forward_flops_per_sample": _forward_flops_per_sample(student, probe),
+            "teacher_forward_flops_per_sample": _forward_flops_per_sample(teacher, probe)}
 
 
 CACHEABLE = {"logits", "embedding"}
@@ -369,7 +433,7 @@ def _cache_plan(cfg: Config, term_spec, modality: str, augment: bool, bf16: bool
 
 
 def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data: TaskData, loaders: _Loaders,
-                        tok: _Tokenizers | None, bf16: bool, quiet: bool):
+                        tok: _Tokenizers | None, bf16: bool, quiet: bool, flops=None):
     """Open (verify, resume or build) the teacher-output cache of this run; returns its reader and report."""
     from .teacher.head import cache_root, weights_fingerprint
 
@@ -396,7 +460,7 @@ def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data
 
     reader, report = open_cache(root, key, plan, len(data.train), teacher, dataset_for_view, loaders.collate,
                                 tc.eval_batch_size, torch.device("cpu"), bf16, tc.progress,
-                                notify=lambda m: _log(f"note: {m}", quiet))
+                                notify=lambda m: _log(f"note: {m}", quiet), flops=flops)
     _log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB, {plan.views} view(s)"
          + (f", built in {report.build_s:.1f} s" if report.status != "reused" else "") + ")", quiet)
     return reader, report

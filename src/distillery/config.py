@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import DistilleryError
 
@@ -103,8 +103,34 @@ class DistillConfig(_Section):
     proj_dim: int = Field(128, gt=0)
 
 
+class BudgetConfig(_Section):
+    """A compute budget that ends training (exactly one of the three). It counts everything the run spends on
+    training: the teacher's head preparation and cache build, the live teacher and the student's steps (Bui et al.
+    2024 fix wall-clock hours; Busbridge et al. 2025 FLOPs); evaluation is not counted."""
+
+    flops: float | None = Field(None, gt=0, description="total FLOPs (e.g. 1e15)")
+    hours: float | None = Field(None, gt=0, description="wall-clock hours")
+    steps: int | None = Field(None, gt=0, description="optimizer steps of the student")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("flops", "hours", "steps") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of flops, hours, steps" + (f" (got {', '.join(given)})"
+                                                                          if given else ""))
+        return self
+
+    def describe(self) -> str:
+        k = next(k for k in ("flops", "hours", "steps") if getattr(self, k) is not None)
+        return f"{k}={getattr(self, k):g}"
+
+
 class TrainConfig(_Section):
-    epochs: int = Field(10, gt=0)
+    epochs: int = Field(10, gt=0, description="epochs; with a budget, the most epochs the budget may use")
+    budget: BudgetConfig | None = Field(None, description="end training at this compute budget; the learning-rate "
+                                        "schedule follows the budget's progress")
+    peak_flops: float | None = Field(None, gt=0, description="the device's peak FLOP/s for MFU (default: measured "
+                                     "once per machine with a matmul and stored)")
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(256, gt=0)
     optimizer: Literal["adamw", "sgd"] = "adamw"

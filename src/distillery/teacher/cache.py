@@ -66,11 +66,13 @@ class CacheReport:
     size_bytes: int = 0
     views: int = 1
     notices: list[str] = field(default_factory=list)
+    build_flops: float | None = None  # the whole build's, also when reused or resumed (None: not counted)
+    total_build_s: float = 0.0  # likewise, in seconds
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "status": self.status, "build_s": round(self.build_s, 3),
                 "teacher_forward_s": round(self.teacher_forward_s, 3), "size_bytes": self.size_bytes,
-                "views": self.views}
+                "views": self.views, "build_flops": self.build_flops, "total_build_s": round(self.total_build_s, 3)}
 
 
 def cache_digest(key: dict[str, Any]) -> str:
@@ -250,8 +252,10 @@ class TeacherCache:
         self.arrays[name][view, rows.numpy()] = data
 
     def build(self, net: nn.Module, dataset_for_view: Callable[[int], Dataset], collate, batch_size: int,
-              device: torch.device, bf16: bool, progress: bool) -> tuple[float, float]:
-        """Compute every missing chunk; returns (wall seconds, seconds spent in the teacher's forward)."""
+              device: torch.device, bf16: bool, progress: bool,
+              flops: Callable[[], float] | None = None) -> tuple[float, float]:
+        """Compute every missing chunk; returns (wall seconds, seconds spent in the teacher's forward).
+        ``flops`` reads a running FLOP count of the teacher's forward passes; the manifest keeps the build's total."""
         s = self.settings
         n_chunks = -(-self.num_samples // s.chunk)
         todo = [(v, c) for v in range(s.views) for c in range(n_chunks) if f"{v}:{c}" not in self.manifest["done"]]
@@ -264,6 +268,7 @@ class TeacherCache:
                     total=total_batches, enabled=progress)
         ticks = iter(bar)
         current_view, ds = -1, None
+        f_last = flops() if flops is not None else 0.0
         for view, c in todo:
             if view != current_view:
                 ds, current_view = dataset_for_view(view), view
@@ -286,6 +291,10 @@ class TeacherCache:
             for arr in self.arrays.values():
                 arr.flush()
             self.manifest["done"][f"{view}:{c}"] = _checksum(self.arrays, view, lo, hi)
+            if flops is not None:
+                now = flops()
+                self.manifest["build_flops"] = self.manifest.get("build_flops", 0.0) + now - f_last
+                f_last = now
             self._save_manifest()
         for _ in ticks:  # close the progress bar
             pass
@@ -354,7 +363,8 @@ class CachedTeacher(TeacherOutputs):
 
 def open_cache(root: Path, key: dict[str, Any], settings: CacheSettings, num_samples: int, net: nn.Module,
                dataset_for_view: Callable[[int], Dataset], collate, batch_size: int, device: torch.device,
-               bf16: bool, progress: bool, notify: Callable[[str], None]) -> tuple[CachedTeacher, CacheReport]:
+               bf16: bool, progress: bool, notify: Callable[[str], None],
+               flops: Callable[[], float] | None = None) -> tuple[CachedTeacher, CacheReport]:
     """Open the cache at ``root`` (verifying it), build or finish it if needed, and return its reader."""
     cache = TeacherCache(root, key, settings, num_samples)
     notices = cache.open()
@@ -368,8 +378,10 @@ def open_cache(root: Path, key: dict[str, Any], settings: CacheSettings, num_sam
         if started:
             notify(f"teacher cache {root}: resuming an interrupted build "
                    f"({len(cache.manifest['done'])} chunk(s) already done)")
-        wall, fwd = cache.build(net, dataset_for_view, collate, batch_size, device, bf16, progress)
+        wall, fwd = cache.build(net, dataset_for_view, collate, batch_size, device, bf16, progress, flops)
     report = CacheReport(path=str(root), status=status, build_s=wall, teacher_forward_s=fwd,
-                         size_bytes=cache.size_bytes(), views=settings.views, notices=notices)
+                         size_bytes=cache.size_bytes(), views=settings.views, notices=notices,
+                         build_flops=cache.manifest.get("build_flops"),
+                         total_build_s=cache.manifest.get("build_s", wall))
     return CachedTeacher(cache), report
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..compute.flops import FlopMeter, count_flops, shape_key
 from ..errors import DistilleryError
 from ..models.base import Network
 from ..progress import track
@@ -80,7 +82,9 @@ def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, xv: tor
 
 
 def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress: bool, seed: int,
-              bf16: bool = False) -> None:
+              bf16: bool = False, meter: FlopMeter | None = None) -> None:
+    from contextlib import nullcontext
+
     from .outputs import autocast_ctx
 
     torch.manual_seed(seed)
@@ -96,11 +100,13 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         for batch in track(loader, f"teacher fine-tune {epoch + 1}/{epochs}", total=len(loader), enabled=progress):
-            with autocast_ctx(torch.device("cpu"), bf16):
-                logits = net(batch["teacher"]).logits
-            loss = F.cross_entropy(logits.float(), batch["label"])
-            opt.zero_grad()
-            loss.backward()
+            counted = meter.span("teacher_head", ("ft_step", shape_key(batch["teacher"]))) if meter else nullcontext()
+            with counted:
+                with autocast_ctx(torch.device("cpu"), bf16):
+                    logits = net(batch["teacher"]).logits
+                loss = F.cross_entropy(logits.float(), batch["label"])
+                opt.zero_grad()
+                loss.backward()
             opt.step()
             sched.step()
     net.eval()
@@ -108,10 +114,15 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
 
 def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: dict[str, DataLoader | None],
                  num_classes: int, epochs: int = 0, lr: float | None = None, cache_dir: str | None = None,
-                 progress: bool = True, seed: int = 0, bf16: bool = False) -> HeadResult:
-    """Make ``net`` a classifier for the task (in place). ``loaders``: ``train_eval``, ``val``, ``train_aug``."""
+                 progress: bool = True, seed: int = 0, bf16: bool = False, meter: FlopMeter | None = None
+                 ) -> HeadResult:
+    """Make ``net`` a classifier for the task (in place). ``loaders``: ``train_eval``, ``val``, ``train_aug``.
+
+    With a ``meter`` (whose phase the caller set to ``teacher_head`` and which is attached to ``net``), the FLOPs
+    of the preparation are counted and stored with the head (``info["flops"]``), so a reused head reports them."""
     from .outputs import compute_features
 
+    t_start = time.perf_counter()
     adapt = net.head_fits and mode == "ft"  # a fitting head is kept, unless asked to fine-tune to the task's inputs
     if net.head_fits and not adapt:
         return HeadResult(mode="pretrained", reused=True, path=None)
@@ -136,10 +147,11 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
         return HeadResult(mode=mode, reused=True, path=str(path), info=info)
 
     if adapt:  # start from the pre-trained head and fine-tune everything
-        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16)  # type: ignore[arg-type]
+        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
+                  meter)
         net.head_fits = True
         started = HeadResult(mode="ft", reused=False, path=str(path), info={"from": "pretrained head"})
-        return _store(net, mode, path, key, started)
+        return _store(net, mode, path, key, started, meter, t_start)
     feats = {}
     for split in ("train_eval", "val"):
         if loaders.get(split) is not None:
@@ -147,22 +159,35 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
                                             progress=progress, bf16=bf16)
     labels = {s: loaders[s].dataset.labels for s in feats}  # type: ignore[union-attr]
     xv = feats["val"]["embedding"] if "val" in feats else None
-    head, info = fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
-                                  labels.get("val"))
+    def probe():
+        return fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
+                                labels.get("val"))
+
+    if meter is not None:
+        probe_flops, (head, info) = count_flops(probe)
+        meter.by_phase["teacher_head"] += probe_flops
+    else:
+        head, info = probe()
     net.get_head().load_state_dict(head.state_dict())
     result = HeadResult(mode=mode, reused=False, path=str(path), embeddings=feats, info=info)
     if mode == "ft":
-        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16)  # type: ignore[arg-type]
+        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
+                  meter)
         result.embeddings = {}
     net.head_fits = True
-    return _store(net, mode, path, key, result)
+    return _store(net, mode, path, key, result, meter, t_start)
 
 
-def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: HeadResult) -> HeadResult:
+def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: HeadResult,
+           meter: FlopMeter | None = None, t_start: float | None = None) -> HeadResult:
     """Save the prepared head (lp) or the whole fine-tuned teacher (ft) atomically, with its key as JSON."""
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    if meter is not None:  # what preparing the head cost, kept with it: a run that reuses it is charged the same
+        result.info["flops"] = meter.by_phase.get("teacher_head", 0.0)
+    if t_start is not None:
+        result.info["seconds"] = round(time.perf_counter() - t_start, 3)
     state = net.get_head().state_dict() if mode == "lp" else net.state_dict()
     tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))

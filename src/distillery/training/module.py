@@ -34,6 +34,7 @@ class DistillationModule(L.LightningModule):
         self._t0 = time.perf_counter()
         self._epoch_t0 = self._t0
         self._epoch_train_s = 0.0
+        self.tracker = None  # a ComputeTracker: FLOPs in the history, budget progress for the schedule
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -91,6 +92,9 @@ class DistillationModule(L.LightningModule):
         if not self.trainer.sanity_checking and self._train_count:
             row.update({f"train/{k}": round(v / self._train_count, 6) for k, v in self._train_sums.items()})
             row["train_epoch_s"] = round(self._epoch_train_s, 3)
+            if self.tracker is not None:  # cumulative compute so far, for accuracy-vs-FLOPs curves
+                row["flops"] = self.tracker.meter.total
+                row["compute_s"] = round(self.tracker.compute_s, 3)
             self.history.append(row)
 
     def configure_optimizers(self):
@@ -104,11 +108,14 @@ class DistillationModule(L.LightningModule):
             return opt
         total = max(1, self.cfg.epochs * self.steps_per_epoch)
         warm = int(self.cfg.warmup_epochs * self.steps_per_epoch)
+        budgeted = self.tracker is not None and self.tracker.budget is not None
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+            # cosine over the epochs, or over the budget's progress (FLOPs, hours or steps spent)
+            progress = self.tracker.progress() if budgeted else (step - warm) / max(1, total - warm)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,69 @@
+"""The machine's peak FLOP/s, the denominator of model FLOPs utilisation (MFU; Chowdhery et al. 2022, PaLM).
+
+Measured once per machine, device and dtype with a large matrix multiplication and stored as JSON under the
+distillery cache directory; ``train.peak_flops`` overrides it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{cpu}:{torch.get_num_threads()} threads"
+
+
+def measure_peak_flops(device: torch.device, dtype: torch.dtype, n: int = 2048, seconds: float = 0.5) -> float:
+    """Best FLOP/s of an ``n x n`` matmul in ``dtype`` over about ``seconds`` of repeats."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best, spent = 0.0, 0.0
+    for i in range(1000):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        if i > 0:  # the first call warms up
+            best = max(best, 2 * n**3 / dt)
+        spent += dt
+        if spent > seconds and i > 2:
+            break
+    return best
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype, cache_dir: Path, configured: float | None = None
+               ) -> tuple[float, str]:
+    """``(peak FLOP/s, where it came from)``: the configured value, or the stored or newly measured one."""
+    if configured:
+        return float(configured), "train.peak_flops"
+    key = f"{device_name(device)}:{str(dtype).replace('torch.', '')}"
+    path = Path(cache_dir) / "peak_flops.json"
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    if key not in table:
+        table[key] = measure_peak_flops(device, dtype)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(table, indent=1))
+        os.replace(tmp, path)
+    return float(table[key]), f"measured ({key}, stored in {path})"
