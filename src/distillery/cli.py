@@ -1,4 +1,4 @@
-"""The ``distillery`` command line: run, eval, predict, demo, methods (and plan, when available)."""
+"""The ``distillery`` command line: run, eval, predict, demo, methods, compare, report (and plan, when available)."""
 from __future__ import annotations
 
 import json
@@ -97,6 +97,51 @@ def methods_cmd() -> None:
         t.add_row(name, ", ".join(sorted(cls.needs_student)), ", ".join(sorted(cls.needs_teacher)) or "-",
                   cls.reference)
     console.print(t)
+
+
+@app.command("compare")
+def compare_cmd(
+    config: Annotated[str, typer.Argument(help="experiment YAML file")],
+    arms: Annotated[str, typer.Option(help="comma-separated: finetune and/or method presets")] = "scratch,kd,au",
+    seeds: Annotated[int, typer.Option(help="seeds per arm (train.seed, +1, ...)")] = 1,
+    budget: Annotated[str | None, typer.Option(help="equal compute for every arm: flops=N, hours=N or steps=N")]
+    = None,
+    out: Annotated[str | None, typer.Option(help="where runs and report go (default: the config's output.dir)")]
+    = None,
+    finetune_weights: Annotated[str | None, typer.Option(help="pre-trained student weights for the finetune arm "
+                                                         "(file or run directory)")] = None,
+    pretrain_run: Annotated[str | None, typer.Option(help="a distillery run that pre-trained the student: its "
+                                                     "measured FLOPs are the pre-training cost")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a config key: a.b=value")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train the same student several ways (same data and seeds) and write report.md/.html with plots."""
+    import shlex
+
+    from .report.compare import compare
+
+    paths = compare(config, arms.split(","), seeds, budget, out, set_ or [], finetune_weights, pretrain_run, quiet,
+                    command="distillery compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
+    typer.echo(f"report: {paths['md']} and {paths['html']}")
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[list[str], typer.Argument(help="run directories, or folders holding them (a comparison)")],
+    out: Annotated[str | None, typer.Option(help="where the report goes (default: the first folder given)")] = None,
+    pretrain_run: Annotated[str | None, typer.Option(help="a distillery run that pre-trained the student")] = None,
+    title: Annotated[str, typer.Option()] = "distillery comparison",
+) -> None:
+    """Rebuild report.md/.html and the plots from finished runs."""
+    from pathlib import Path
+
+    from .report.build import find_runs, write_report
+
+    dirs = find_runs(runs)
+    first = Path(runs[0])
+    target = Path(out) if out else (first.parent if (first / "metrics.json").is_file() else first)
+    paths = write_report(dirs, target, title=title, pretrain_run=pretrain_run)
+    typer.echo(f"report: {paths['md']} and {paths['html']}")
 
 
 def _register_optional() -> None:

@@ -1,0 +1,239 @@
+"""``report.md`` + ``report.html`` + PNG plots from finished run directories (one comparison).
+
+Runs are grouped into arms by method (``finetune`` for a CE-only student started from given weights); each arm
+gets accuracy mean ± std over its seeds, params, training FLOPs (teacher included), wall time and latency, and
+one line in the plots (accuracy against epoch and against cumulative FLOPs). The report puts the distillation arms'
+compute next to the pre-training route (pre-train the student, then fine-tune it; Farhat & Chen 2024).
+"""
+from __future__ import annotations
+
+import html
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+
+from ..errors import DistilleryError
+from .pretraining import PretrainCost, pretraining_cost
+
+BASELINES = ("scratch", "finetune")
+_COLORS = ["#1b5e9e", "#d9822b", "#2e8b57", "#b03a48", "#6a4c93", "#4d4d4d", "#c49a00", "#008b8b"]
+
+
+@dataclass
+class Arm:
+    name: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+
+    def values(self, *path: str) -> list[float]:
+        out = []
+        for m in self.runs:
+            v: Any = m
+            for p in path:
+                v = (v or {}).get(p) if isinstance(v, dict) else None
+            if v is not None:
+                out.append(float(v))
+        return out
+
+    def mean(self, *path: str) -> float | None:
+        v = self.values(*path)
+        return statistics.mean(v) if v else None
+
+    def std(self, *path: str) -> float | None:
+        v = self.values(*path)
+        return statistics.stdev(v) if len(v) > 1 else None
+
+
+def arm_name(metrics: dict[str, Any], config: dict[str, Any]) -> str:
+    method = metrics["train"]["method"]
+    init = (config.get("student") or {}).get("weights")
+    if init:
+        return "finetune" if method == "scratch" else f"{method}+init"
+    return method
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Finished run directories among ``paths`` (run directories, or folders holding them, e.g. a comparison)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "metrics.json").is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(d for d in p.iterdir() if (d / "metrics.json").is_file())
+        else:
+            raise DistilleryError(f"{p}: no such run directory")
+    if not found:
+        raise DistilleryError(f"no finished runs (directories with metrics.json) in {', '.join(map(str, paths))}")
+    return found
+
+
+def collect(run_dirs: list[Path]) -> dict[str, Arm]:
+    arms: dict[str, Arm] = {}
+    for d in run_dirs:
+        m = json.loads((d / "metrics.json").read_text())
+        cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
+        name = arm_name(m, cfg)
+        arms.setdefault(name, Arm(name))
+        arms[name].runs.append(m)
+        arms[name].dirs.append(d)
+    order = {n: i for i, n in enumerate(BASELINES)}
+    return dict(sorted(arms.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def _fmt_flops(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def _pm(mean: float | None, std: float | None, scale: float = 100.0, digits: int = 2, unit: str = " %") -> str:
+    if mean is None:
+        return "—"
+    s = f"{scale * mean:.{digits}f}"
+    return s + (f" ± {scale * std:.{digits}f}" if std is not None else "") + unit
+
+
+def table_rows(arms: dict[str, Arm]) -> tuple[list[str], list[list[str]]]:
+    head = ["arm", "seeds", "test accuracy", "params", "training FLOPs (all)", "teacher FLOPs", "compute time s",
+            "wall time s", "latency ms/sample", "ended by"]
+    rows = []
+    for a in arms.values():
+        ended = sorted({str((m.get("compute") or {}).get("ended_by", "?")) for m in a.runs})
+        rows.append([a.name, str(len(a.runs)), _pm(a.mean("student", "accuracy"), a.std("student", "accuracy")),
+                     f"{int(a.mean('student', 'params') or 0):,}", _fmt_flops(a.mean("compute", "total_flops")),
+                     _fmt_flops(a.mean("compute", "teacher_flops")),
+                     _pm(a.mean("compute", "compute_time_s"), None, 1.0, 1, ""),
+                     _pm(a.mean("train", "wall_time_s"), None, 1.0, 1, ""),
+                     _pm(a.mean("student", "latency_ms_per_sample"), None, 1.0, 4, ""), ", ".join(ended)])
+    return head, rows
+
+
+def _curves(arm: Arm, x_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean (over seeds) test accuracy per epoch, against ``x_key`` (epoch or flops), up to the shortest run."""
+    hists = [[h for h in m["history"] if "test/acc" in h and x_key in h] for m in arm.runs]
+    n = min(len(h) for h in hists)
+    xs = np.array([[h[i][x_key] for i in range(n)] for h in hists], dtype=float).mean(0)
+    acc = np.array([[h[i]["test/acc"] for i in range(n)] for h in hists], dtype=float)
+    return xs, acc.mean(0), acc.std(0)
+
+
+def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str) -> Path:
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    for i, a in enumerate(arms.values()):
+        xs, mean, std = _curves(a, x_key)
+        if not len(xs):
+            continue
+        c = _COLORS[i % len(_COLORS)]
+        ax.plot(xs, 100 * mean, marker="o", ms=3, color=c, label=f"{a.name} (n={len(a.runs)})")
+        if len(a.runs) > 1:
+            ax.fill_between(xs, 100 * (mean - std), 100 * (mean + std), color=c, alpha=0.15, lw=0)
+    if x_key == "flops":
+        ax.set_xscale("log")
+        ax.set_xlabel("cumulative training FLOPs (teacher head, cache and live forward included)")
+    else:
+        ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[str]:
+    """Distillation's compute against pre-training + fine-tuning the same student."""
+    if cost is None:
+        return []
+    ft = arms.get("finetune") or arms.get("scratch")
+    ft_flops = ft.mean("compute", "total_flops") if ft is not None else None
+    lines = [f"- Pre-training the student: **{cost.flops:.3g} FLOPs** ({cost.kind}; {cost.source})."]
+    if ft_flops is not None and ft is not None:
+        what = "the `finetune` arm, measured" if ft.name == "finetune" else (
+            "the `scratch` arm as a stand-in: the same student trained the same epochs on the task")
+        lines.append(f"- Fine-tuning it on the task: {ft_flops:.3g} FLOPs ({what}).")
+    route = cost.flops + (ft_flops or 0.0)
+    lines.append(f"- Pre-training route in all: **{route:.3g} FLOPs**.")
+    for a in arms.values():
+        if a.name in BASELINES:
+            continue
+        f = a.mean("compute", "total_flops")
+        if f:
+            lines.append(f"- `{a.name}` distillation: {f:.3g} FLOPs (teacher head, cache and student steps), "
+                         f"**{100 * (1 - f / route):.2f} % less** than the pre-training route "
+                         f"({route / f:.3g}x).")
+    return lines
+
+
+def write_report(run_dirs: list[Path], out: Path, title: str = "distillery comparison",
+                 pretrain_run: str | Path | None = None, commands: list[str] | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and ``plots/*.png`` under ``out``; returns their paths."""
+    arms = collect(run_dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    first = next(iter(arms.values()))
+    spec = first.runs[0]["student"]["spec"]
+    cost = pretraining_cost(spec, first.dirs[0], pretrain_run)
+    p_epoch = plot(arms, "epoch", out / "plots" / "accuracy_vs_epoch.png", "test accuracy by epoch")
+    p_flops = plot(arms, "flops", out / "plots" / "accuracy_vs_flops.png", "test accuracy by training compute")
+    head, rows = table_rows(arms)
+    teacher = next((m["teacher"] for a in arms.values() for m in a.runs if m.get("teacher")), None)
+    facts = [f"student `{spec}`"]
+    if teacher:
+        facts.append(f"teacher `{teacher['spec']}` (test accuracy {100 * teacher['accuracy']:.2f} %, head "
+                     f"{teacher['head']})")
+    r0 = first.runs[0]
+    facts.append(f"{r0['train']['train_size']:,} training samples; seeds "
+                 f"{sorted({int(m['train']['seed']) for a in arms.values() for m in a.runs})}")
+    budgets = {json.dumps((m.get("compute") or {}).get("budget")) for a in arms.values() for m in a.runs}
+    if budgets != {"null"}:
+        facts.append(f"budget {', '.join(sorted(budgets))}")
+    machine = (r0.get("compute") or {}).get("peak_source", "")
+    pre = pretraining_lines(arms, cost)
+
+    md = [f"# {title}", "", "; ".join(facts) + ".", ""]
+    md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    md += ["", "Test accuracy: the checkpoint selected on validation accuracy. Training FLOPs count the teacher's "
+           "head preparation, cache build or live forward passes, and the student's forward and backward passes "
+           "(FlopCounterMode; evaluation excluded). Compute time: the same phases' wall-clock seconds.", ""]
+    md += ["## Plots", "", f"![accuracy by epoch](plots/{p_epoch.name})", "",
+           f"![accuracy by FLOPs](plots/{p_flops.name})", ""]
+    if pre:
+        md += ["## Distillation instead of pre-training", "", *pre, ""]
+    if commands:
+        md += ["## Commands", "", "```", *commands, "```", ""]
+    md += ["## Runs", "", *[f"- `{a.name}`: " + ", ".join(f"`{d}`" for d in a.dirs) for a in arms.values()], ""]
+    if machine:
+        md += [f"Peak FLOP/s for MFU: {machine}.", ""]
+    (out / "report.md").write_text("\n".join(md))
+    (out / "report.html").write_text(_html(title, facts, head, rows, [p_epoch.name, p_flops.name], pre, commands))
+    return {"md": out / "report.md", "html": out / "report.html", "epoch_png": p_epoch, "flops_png": p_flops}
+
+
+def _inline(text: str) -> str:
+    """Escape, then render the two Markdown marks the report uses (**bold**, `code`)."""
+    import re
+
+    s = html.escape(text)
+    s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+
+
+def _html(title: str, facts: list[str], head: list[str], rows: list[list[str]], pngs: list[str], pre: list[str],
+          commands: list[str] | None) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    imgs = "".join(f'<img src="plots/{p}" alt="{p}" style="max-width:48%">' for p in pngs)
+    pre_html = ("<h2>Distillation instead of pre-training</h2><ul>" + "".join(
+        f"<li>{_inline(x[2:])}</li>" for x in pre) + "</ul>") if pre else ""
+    cmd = f"<h2>Commands</h2><pre>{html.escape(chr(10).join(commands))}</pre>" if commands else ""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+            f"</style></head><body><h1>{html.escape(title)}</h1><p>{_inline('; '.join(facts))}.</p>"
+            f"<table><tr>{th}</tr>{trs}</table><h2>Plots</h2>{imgs}{pre_html}{cmd}</body></html>")

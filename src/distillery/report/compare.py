@@ -1,0 +1,91 @@
+"""``distillery compare``: the same student, data and seeds trained several ways, then one report.
+
+Arms are method presets (``scratch``, ``kd``, ``au``, ...) plus ``finetune``: the student started from given
+pre-trained weights and trained with cross-entropy, the route distillation replaces (Farhat & Chen 2024). With a
+budget every arm gets the same compute (Bui et al. 2024: equal wall-clock; or equal FLOPs or steps). Finished
+arms are reused, so an interrupted comparison continues where it stopped.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import apply_overrides, build_config, load_raw, parse_value
+from ..errors import DistilleryError
+from .build import write_report
+
+
+def parse_budget(text: str | None) -> dict[str, float] | None:
+    """``flops=1e15`` | ``hours=0.5`` | ``steps=1000`` -> ``{"flops": 1e15}``."""
+    if not text:
+        return None
+    if "=" not in text:
+        raise DistilleryError(f"--budget {text!r}: expected flops=N, hours=N or steps=N")
+    k, v = text.split("=", 1)
+    return {k.strip(): parse_value(v.strip())}
+
+
+def _weights_path(finetune: str) -> Path:
+    p = Path(finetune).expanduser()
+    if p.is_dir():
+        if (p / "student.safetensors").is_file():
+            return p / "student.safetensors"
+        raise DistilleryError(f"--finetune-weights {finetune}: a directory without student.safetensors")
+    if not p.is_file():
+        raise DistilleryError(f"--finetune-weights {finetune}: file not found")
+    return p
+
+
+def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = None, out: str | None = None,
+            overrides: list[str] | None = None, finetune_weights: str | None = None, pretrain_run: str | None = None,
+            quiet: bool = False, command: str | None = None) -> dict[str, Path]:
+    """Run every arm for ``seeds`` seeds under ``out`` (default: the config's output.dir); write the report."""
+    from ..api import _log, run
+    from ..losses.terms import PRESETS
+
+    raw = apply_overrides(load_raw(config), overrides or [])
+    base_dir = Path(config).resolve().parent
+    arms = [a.strip() for a in arms if a.strip()]
+    if not arms:
+        raise DistilleryError("--arms: give at least one arm, e.g. --arms scratch,kd,au")
+    unknown = [a for a in arms if a != "finetune" and a not in PRESETS]
+    if unknown:
+        raise DistilleryError(f"--arms: unknown arm(s) {', '.join(unknown)}; choose from finetune, "
+                              f"{', '.join(PRESETS)}")
+    if seeds < 1:
+        raise DistilleryError("--seeds must be at least 1")
+    init = finetune_weights or (raw.get("student") or {}).get("weights")
+    if "finetune" in arms and not init:
+        raise DistilleryError("--arms finetune needs pre-trained student weights: --finetune-weights PATH (a "
+                              "weights file or a distillery run directory) or student.weights in the config")
+    init_path = str(_weights_path(init)) if "finetune" in arms and finetune_weights else init
+    budget_d = parse_budget(budget)
+    root = Path(out or raw.get("output", {}).get("dir") or "runs/compare").expanduser()
+    base_seed = int((raw.get("train") or {}).get("seed", 0))
+    plan = []
+    for arm in arms:
+        for i in range(seeds):
+            r = json.loads(json.dumps(raw))
+            r.setdefault("distill", {})["method"] = "scratch" if arm == "finetune" else arm
+            r.setdefault("student", {})["weights"] = init_path if arm == "finetune" else None
+            r.setdefault("train", {})["seed"] = base_seed + i
+            if budget_d is not None:
+                r["train"]["budget"] = budget_d
+            r.setdefault("output", {})["dir"] = str(root / f"{arm}_s{base_seed + i}")
+            plan.append((arm, base_seed + i, build_config(r, origin=config, base_dir=base_dir)))  # all checked first
+    root.mkdir(parents=True, exist_ok=True)
+    for k, (arm, seed, cfg) in enumerate(plan, 1):
+        d = Path(cfg.output.dir)
+        if (d / "metrics.json").is_file():
+            _log(f"compare {k}/{len(plan)}: {arm} seed {seed} already finished ({d})", quiet)
+            continue
+        if d.exists() and any(d.iterdir()):
+            raise DistilleryError(f"{d} holds an unfinished run (no metrics.json); remove it to run that arm again")
+        _log(f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
+        run(cfg, quiet=quiet)
+    (root / "compare.json").write_text(json.dumps(
+        {"config": str(config), "arms": arms, "seeds": seeds, "budget": budget_d, "overrides": overrides or [],
+         "finetune_weights": init_path, "pretrain_run": pretrain_run, "runs": [p[2].output.dir for p in plan]},
+        indent=1))
+    return write_report([Path(p[2].output.dir) for p in plan], root, title=f"distillery compare: {Path(config).name}",
+                        pretrain_run=pretrain_run, commands=[command] if command else None)

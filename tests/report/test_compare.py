@@ -1,0 +1,103 @@
+"""`distillery compare` and `distillery report` on tiny local models and data."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from distillery.cli import main
+from distillery.report.build import collect, find_runs
+from distillery.report.compare import compare
+from distillery.report.pretraining import IMAGENET_1K_TRAIN, estimated_cost, known_cost
+
+
+def write_config(raw: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_compare_two_arms_two_seeds_writes_both_reports(make_text_config, tmp_path):
+    cfg = write_config(make_text_config("cmp"), tmp_path / "exp.yaml")
+    paths = compare(str(cfg), ["scratch", "kd"], seeds=2, quiet=True, command="distillery compare exp.yaml")
+    root = tmp_path / "cmp"
+    assert paths["md"] == root / "report.md" and paths["html"].is_file()
+    for png in (paths["epoch_png"], paths["flops_png"]):
+        with Image.open(png) as im:
+            assert im.format == "PNG" and im.size[0] > 300
+    md = paths["md"].read_text()
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert {"scratch", "kd"} <= set(rows) and " ± " in rows["kd"]  # two seeds: mean ± std
+    arms = collect(find_runs([root]))
+    assert [len(a.runs) for a in arms.values()] == [2, 2]
+    assert {m["train"]["seed"] for m in arms["kd"].runs} == {0, 1}
+    assert arms["kd"].mean("compute", "teacher_flops") > 0 and arms["scratch"].mean("compute", "teacher_flops") == 0
+    assert "% less** than the pre-training route" in md and "estimated" in md
+    assert "<table>" in paths["html"].read_text() and "plots/accuracy_vs_flops.png" in paths["html"].read_text()
+    # finished arms are reused, not retrained
+    stamp = (root / "kd_s1" / "metrics.json").stat().st_mtime
+    compare(str(cfg), ["scratch", "kd"], seeds=2, quiet=True)
+    assert (root / "kd_s1" / "metrics.json").stat().st_mtime == stamp
+
+
+def test_finetune_arm_and_budget(make_text_config, tmp_path):
+    pre = write_config(make_text_config("pre", distill__method="scratch"), tmp_path / "pre.yaml")
+    assert main(["run", str(pre), "-q"]) == 0
+    cfg = write_config(make_text_config("ft"), tmp_path / "exp.yaml")
+    compare(str(cfg), ["finetune", "au"], seeds=1, budget="steps=3", finetune_weights=str(tmp_path / "pre"),
+            pretrain_run=str(tmp_path / "pre"), quiet=True)
+    ft = yaml.safe_load((tmp_path / "ft" / "finetune_s0" / "config.yaml").read_text())
+    au = yaml.safe_load((tmp_path / "ft" / "au_s0" / "config.yaml").read_text())
+    assert ft["student"]["weights"].endswith("student.safetensors") and au["student"]["weights"] is None
+    assert ft["distill"]["method"] == "scratch"
+    for arm in ("finetune_s0", "au_s0"):
+        c = json.loads((tmp_path / "ft" / arm / "metrics.json").read_text())["compute"]
+        assert c["steps"] == 3 and c["ended_by"] == "budget"
+    md = (tmp_path / "ft" / "report.md").read_text()
+    assert "measured: distillery run" in md and "the `finetune` arm, measured" in md
+
+
+def test_report_command_rebuilds_from_runs(make_text_config, tmp_path):
+    cfg = write_config(make_text_config("r"), tmp_path / "exp.yaml")
+    compare(str(cfg), ["scratch"], seeds=1, quiet=True)
+    (tmp_path / "r" / "report.md").unlink()
+    out = tmp_path / "rebuilt"
+    assert main(["report", str(tmp_path / "r" / "scratch_s0"), "--out", str(out)]) == 0
+    assert (out / "report.md").is_file() and (out / "plots" / "accuracy_vs_epoch.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arms", "scratch,nonsense"], "unknown arm"),
+    (["--arms", "finetune"], "--finetune-weights"),
+    (["--budget", "lots"], "--budget"),
+    (["--budget", "minutes=3"], "train.budget"),
+])
+def test_compare_bad_input_one_line_exit_2(make_text_config, tmp_path, capsys, args, message):
+    cfg = write_config(make_text_config("bad"), tmp_path / "exp.yaml")
+    assert main(["compare", str(cfg), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not (tmp_path / "bad").exists()  # nothing was started
+
+
+def test_report_of_a_folder_without_runs_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no finished runs" in capsys.readouterr().err
+
+
+def test_pretraining_costs_cited_and_estimated(make_image_config, tmp_path):
+    from distillery.api import run
+
+    assert known_cost("torchvision:resnet18").kind == "cited"
+    assert known_cost("timm:mobilenetv2_100").kind == "cited"
+    assert known_cost("resnet20") is None and known_cost("text_cnn") is None
+    run(make_image_config("img", distill__method="scratch"), quiet=True)
+    est = estimated_cost(tmp_path / "img")
+    # ResNet-20 at 224x224: its 32x32 convolution FLOPs scaled by (224/32)^2, plus the classifier
+    def conv(cin, cout, hw):
+        return 2 * cout * hw * hw * cin * 9
+
+    convs = (conv(3, 16, 224) + 6 * conv(16, 16, 224) + conv(16, 32, 112) + 5 * conv(32, 32, 112)
+             + conv(32, 64, 56) + 5 * conv(64, 64, 56))
+    fwd224 = convs + 2 * 64 * 4
+    assert est.kind == "estimated" and est.flops == pytest.approx(3 * fwd224 * IMAGENET_1K_TRAIN * 90, rel=0.05)
