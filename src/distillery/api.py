@@ -21,7 +21,8 @@ from .compute import FlopMeter, count_flops, peak_flops
 from .config import Config, build_config
 from .data import TaskData, load_task_data
 from .data.batching import ImageDataset, TextCollator, TextDataset, collate_images, make_loader, tokenize
-from .errors import DistilleryError
+from .errors import DistilleryError, NumericalFault
+from .fileio import atomic_write, atomic_write_text, locked
 from .losses.terms import TERMS, TermContext, build_loss_set, check_requirements, resolve_terms
 from .models import Network, count_params, create_model
 from .models.hf import load_tokenizer
@@ -193,11 +194,22 @@ def run(config: Config | dict | str | os.PathLike, quiet: bool = False) -> dict[
     if needs_teacher and cfg.teacher is None:
         raise DistilleryError(f"distill.method {cfg.distill.method!r} needs a teacher: add a teacher section")
     run_dir = _prepare_run_dir(cfg.output.dir)
+    lock = run_dir / ".lock"
+    ours = False  # the directory is this process's once it holds the lock and found the directory empty
     try:
-        return _run(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start)
-    except BaseException:
-        # a failed run leaves nothing that looks finished: remove the directory we created if it holds no results
-        if not (run_dir / "metrics.json").exists():
+        with locked(lock, f"output.dir {run_dir}"):
+            if any(p.name != ".lock" for p in run_dir.iterdir()):  # another process got here first
+                raise DistilleryError(f"output.dir {run_dir} already exists and is not empty; choose another "
+                                      "directory (runs are never overwritten)")
+            ours = True
+            metrics = _run(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start)
+        lock.unlink(missing_ok=True)
+        return metrics
+    except BaseException as e:
+        # a failed run leaves nothing that looks finished: remove the directory we created if it holds no results;
+        # a run stopped by a numerical fault keeps its last good checkpoint
+        keep = isinstance(e, NumericalFault) and any((run_dir / "checkpoints").glob("*.ckpt"))
+        if ours and not (run_dir / "metrics.json").exists() and not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
@@ -365,7 +377,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         teacher_report["live_forward_s"] = round(teacher_out.forward_s, 3)
     if teacher is not None and teacher_report is not None:
         teacher_report["latency_ms_per_sample"] = round(_latency_ms(teacher, loaders.test, bf16=bf16), 4)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     _log(f"student test accuracy {test_acc:.4f} (best over epochs {metrics['student']['best_accuracy']:.4f}); "
          f"run written to {run_dir}", quiet)
     return metrics
@@ -492,9 +504,9 @@ def _probe(net: Network, batch: dict[str, Any]):
 def _save_student(run_dir: Path, cfg: Config, student: Network, data: TaskData, tok: _Tokenizers | None) -> None:
     from safetensors.torch import save_file
 
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     sd = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
-    save_file(sd, str(run_dir / "student.safetensors"))
+    atomic_write(run_dir / "student.safetensors", lambda tmp: save_file(sd, str(tmp)))
     kwargs = dict(cfg.student.kwargs)
     if tok is not None:
         tok.student.save_pretrained(str(run_dir / "tokenizer"))
@@ -504,7 +516,7 @@ def _save_student(run_dir: Path, cfg: Config, student: Network, data: TaskData, 
     meta = {"model": cfg.student.model, "num_classes": data.num_classes, "kwargs": kwargs,
             "modality": data.modality, "class_names": data.class_names, "max_length": cfg.data.max_length,
             "input": student.input_spec()}
-    (run_dir / "student.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(run_dir / "student.json", json.dumps(meta, indent=2))
 
 
 def load_student(run_dir: str | Path) -> tuple[Network, dict[str, Any], Any]:

@@ -6,3 +6,7 @@ class DistilleryError(Exception):
 
     The message must say *what* is wrong and *where* (file, key path, column) in one line.
     """
+
+
+class NumericalFault(DistilleryError):
+    """A non-finite loss or gradient during training; the run stops and keeps its last good checkpoint."""

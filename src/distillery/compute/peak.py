@@ -6,12 +6,13 @@ distillery cache directory; ``train.peak_flops`` overrides it.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
 
 import torch
+
+from ..fileio import atomic_write_text
 
 
 def device_name(device: torch.device) -> str:
@@ -63,7 +64,5 @@ def peak_flops(device: torch.device, dtype: torch.dtype, cache_dir: Path, config
     if key not in table:
         table[key] = measure_peak_flops(device, dtype)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(table, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(table, indent=1))
     return float(table[key]), f"measured ({key}, stored in {path})"

@@ -19,6 +19,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from ..errors import DistilleryError
+from ..fileio import atomic_write, atomic_write_text
 from .pretraining import PretrainCost, pretraining_cost
 
 BASELINES = ("scratch", "finetune")
@@ -142,7 +143,7 @@ def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
     return path
 
 
@@ -210,8 +211,8 @@ def write_report(run_dirs: list[Path], out: Path, title: str = "distillery compa
     md += ["## Runs", "", *[f"- `{a.name}`: " + ", ".join(f"`{d}`" for d in a.dirs) for a in arms.values()], ""]
     if machine:
         md += [f"Peak FLOP/s for MFU: {machine}.", ""]
-    (out / "report.md").write_text("\n".join(md))
-    (out / "report.html").write_text(_html(title, facts, head, rows, [p_epoch.name, p_flops.name], pre, commands))
+    atomic_write_text(out / "report.md", "\n".join(md))
+    atomic_write_text(out / "report.html", _html(title, facts, head, rows, [p_epoch.name, p_flops.name], pre, commands))
     return {"md": out / "report.md", "html": out / "report.html", "epoch_png": p_epoch, "flops_png": p_flops}
 
 

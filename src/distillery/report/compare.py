@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import apply_overrides, build_config, load_raw, parse_value
 from ..errors import DistilleryError
+from ..fileio import atomic_write_text
 from .build import write_report
 
 
@@ -83,7 +84,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
             raise DistilleryError(f"{d} holds an unfinished run (no metrics.json); remove it to run that arm again")
         _log(f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
         run(cfg, quiet=quiet)
-    (root / "compare.json").write_text(json.dumps(
+    atomic_write_text(root / "compare.json", json.dumps(
         {"config": str(config), "arms": arms, "seeds": seeds, "budget": budget_d, "overrides": overrides or [],
          "finetune_weights": init_path, "pretrain_run": pretrain_run, "runs": [p[2].output.dir for p in plan]},
         indent=1))

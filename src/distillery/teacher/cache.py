@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..errors import DistilleryError
 from ..features import Features
+from ..fileio import atomic_write_text, locked
 from ..progress import track
 from .outputs import TeacherOutputs, autocast_ctx
 
@@ -77,15 +78,6 @@ class CacheReport:
 
 def cache_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _checksum(arrays: dict[str, np.ndarray], view: int, lo: int, hi: int) -> str:
@@ -174,7 +166,7 @@ class TeacherCache:
         self._save_manifest()
 
     def _save_manifest(self) -> None:
-        _atomic_write_text(self.manifest_path, json.dumps(self.manifest, indent=1, default=str))
+        atomic_write_text(self.manifest_path, json.dumps(self.manifest, indent=1, default=str))
 
     def open(self) -> list[str]:
         """Load the manifest and the arrays, verifying them; returns notices (stale, corrupted, partial)."""
@@ -365,7 +357,16 @@ def open_cache(root: Path, key: dict[str, Any], settings: CacheSettings, num_sam
                dataset_for_view: Callable[[int], Dataset], collate, batch_size: int, device: torch.device,
                bf16: bool, progress: bool, notify: Callable[[str], None],
                flops: Callable[[], float] | None = None) -> tuple[CachedTeacher, CacheReport]:
-    """Open the cache at ``root`` (verifying it), build or finish it if needed, and return its reader."""
+    """Open the cache at ``root`` (verifying it), build or finish it if needed, and return its reader. A process
+    that finds another one building the same cache waits for it, then reuses the result."""
+    with locked(Path(root) / ".lock", f"teacher cache {root}", wait=True,
+                on_wait=lambda: notify(f"teacher cache {root}: another process is building it; waiting")):
+        return _open_locked(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device,
+                            bf16, progress, notify, flops)
+
+
+def _open_locked(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device, bf16,
+                 progress, notify, flops) -> tuple[CachedTeacher, CacheReport]:
     cache = TeacherCache(root, key, settings, num_samples)
     notices = cache.open()
     for n in notices:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from ..compute.flops import FlopMeter, count_flops, shape_key
 from ..errors import DistilleryError
+from ..fileio import atomic_write, atomic_write_text
 from ..models.base import Network
 from ..progress import track
 
@@ -189,8 +190,6 @@ def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: Hea
     if t_start is not None:
         result.info["seconds"] = round(time.perf_counter() - t_start, 3)
     state = net.get_head().state_dict() if mode == "lp" else net.state_dict()
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps({**result.info, "key": key}, indent=1, default=str))
+    atomic_write_text(path.with_suffix(".json"), json.dumps({**result.info, "key": key}, indent=1, default=str))
+    atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in state.items()}, str(tmp)))
     return result

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 
 from ..config import TrainConfig
+from ..errors import NumericalFault
 from ..losses.terms import LossSet
 from ..models.base import Network
 from ..teacher.outputs import TeacherOutputs
@@ -57,6 +59,9 @@ class DistillationModule(L.LightningModule):
         t = self._teacher.outputs(batch) if (self._teacher is not None and self.losses.needs_teacher) else None
         parts = self.losses(s, t, batch)
         loss = torch.stack(list(parts.values())).sum()
+        if not torch.isfinite(loss.detach()):
+            bad = ", ".join(f"{n} = {float(v)}" for n, v in parts.items() if not torch.isfinite(v.detach()))
+            self._fault(f"non-finite loss ({bad})")
         bs = batch["label"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for name, v in parts.items():
@@ -65,6 +70,24 @@ class DistillationModule(L.LightningModule):
             self._train_sums[name] = self._train_sums.get(name, 0.0) + float(v.detach()) * bs
         self._train_count += bs
         return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        named = [(n, p.grad) for n, p in self.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        norms = torch.stack(torch._foreach_norm([g for _, g in named]))
+        if not bool(torch.isfinite(norms).all()):
+            bad = [n for (n, _), ok in zip(named, torch.isfinite(norms).tolist(), strict=True) if not ok]
+            self._fault(f"non-finite gradient in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+
+    def _fault(self, what: str) -> None:
+        """Stop the run: a NaN/Inf must never be trained on silently. The last epoch's checkpoint stays."""
+        ckpt = getattr(self.trainer.checkpoint_callback, "dirpath", None) if self._trainer is not None else None
+        last = Path(ckpt) / "last.ckpt" if ckpt else None
+        keep = (f"the last good checkpoint is kept: {last}" if last is not None and last.exists()
+                else "no checkpoint had been saved yet")
+        raise NumericalFault(f"{what} at step {self.global_step} (epoch {self.current_epoch + 1}); training "
+                             f"stopped, {keep}. Lower train.lr, or check the data for extreme values")
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self._epoch_train_s = time.perf_counter() - self._epoch_t0  # training steps only, evaluation excluded

@@ -1,0 +1,97 @@
+"""Numerical faults stop the run with one line and keep the last good checkpoint; locks and atomic writes."""
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from distillery.api import run
+from distillery.cli import main
+from distillery.config import TrainConfig
+from distillery.errors import DistilleryError, NumericalFault
+from distillery.fileio import atomic_write, locked
+from distillery.losses.terms import LossSet, TermContext, build_loss_set, resolve_terms
+from distillery.models import create_model
+from distillery.training import DistillationModule
+
+
+def test_nan_loss_stops_the_run_naming_step_and_term_and_keeps_the_checkpoint(make_image_config, monkeypatch):
+    calls = {"n": 0}
+    forward = LossSet.forward
+
+    def poisoned(self, *args, **kwargs):
+        parts = forward(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 7:  # epoch 3 of 3 steps each: two epochs' checkpoints exist by then
+            parts["ce"] = parts["ce"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(LossSet, "forward", poisoned)
+    raw = make_image_config("nan", distill__method="scratch", train__epochs=4)
+    with pytest.raises(NumericalFault, match=r"non-finite loss \(ce = nan\) at step 6 \(epoch 3\)") as e:
+        run(raw, quiet=True)
+    assert "last good checkpoint is kept" in str(e.value)
+    out = Path(raw["output"]["dir"])
+    assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / "metrics.json").exists()
+
+
+def test_exploding_run_from_the_cli_is_one_line_exit_2(make_text_config, tmp_path, capsys):
+    import yaml
+
+    raw = make_text_config("boom", train__lr=1e30, train__epochs=2)
+    p = tmp_path / "boom.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(p), "-q"]) == 2
+    full = capsys.readouterr().err
+    err = full.strip().splitlines()[-1]
+    assert err.startswith("error: non-finite") and "train.lr" in err and "Traceback" not in full
+    assert not (tmp_path / "boom").exists()  # nothing worth keeping: no checkpoint yet
+
+
+def test_non_finite_gradient_names_the_parameter():
+    ctx = TermContext(student_dim=64, teacher_dim=None, num_classes=4)
+    m = DistillationModule(create_model("resnet20", 4), build_loss_set(resolve_terms("scratch", None), ctx), None,
+                           TrainConfig(), steps_per_epoch=1, eval_names=["test"])
+    for p in m.parameters():
+        p.grad = torch.zeros_like(p)
+    m.student.linear.weight.grad[0, 0] = float("inf")
+    with pytest.raises(NumericalFault, match=r"non-finite gradient in student\.linear\.weight"):
+        m.on_before_optimizer_step(None)
+
+
+def test_lock_refuses_a_second_holder_or_waits_for_it(tmp_path):
+    p = tmp_path / "x" / ".lock"
+    with locked(p, "run x"):
+        with pytest.raises(DistilleryError, match="run x is in use by another distillery process"):
+            with locked(p, "run x"):
+                pass
+    order = []
+    ready = threading.Event()
+
+    def holder():
+        with locked(p, "cache"):
+            ready.set()
+            time.sleep(0.3)
+            order.append("released")
+
+    t = threading.Thread(target=holder)
+    t.start()
+    ready.wait()
+    with locked(p, "cache", wait=True, on_wait=lambda: order.append("waiting")):
+        order.append("acquired")
+    t.join()
+    assert order == ["waiting", "released", "acquired"]
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+
+    def fails(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(target, fails)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
