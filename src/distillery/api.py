@@ -21,7 +21,7 @@ from .compute import FlopMeter, count_flops, peak_flops
 from .config import Config, build_config
 from .data import TaskData, load_task_data
 from .data.batching import ImageDataset, TextCollator, TextDataset, collate_images, make_loader, tokenize
-from .errors import DistilleryError, NumericalFault
+from .errors import DistilleryError
 from .fileio import atomic_write, atomic_write_text, locked
 from .losses.terms import TERMS, TermContext, build_loss_set, check_requirements, resolve_terms
 from .models import Network, count_params, create_model
@@ -42,6 +42,9 @@ def _log(msg: str, quiet: bool = False) -> None:
 def _prepare_run_dir(path: str) -> Path:
     d = Path(path).expanduser()
     if d.exists() and (not d.is_dir() or any(d.iterdir())):
+        if (d / "config.yaml").is_file() and not (d / "metrics.json").exists():
+            raise DistilleryError(f"output.dir {d} holds an unfinished run; continue it with `distillery run "
+                                  f"--resume {d}`, or choose another directory")
         raise DistilleryError(f"output.dir {d} already exists and is not empty; choose another directory "
                               "(runs are never overwritten)")
     d.mkdir(parents=True, exist_ok=True)
@@ -180,6 +183,24 @@ def run(config: Config | dict | str | os.PathLike, quiet: bool = False) -> dict[
         cfg = build_config(config)
     else:
         cfg = config
+    return _execute(cfg, Path(cfg.output.dir).expanduser(), quiet, fresh=True)
+
+
+def resume(run_dir: str | os.PathLike, quiet: bool = False) -> dict[str, Any]:
+    """Continue an interrupted run from its last checkpoint (model, optimizer, schedule, RNG, shuffling, history,
+    compute counters); the teacher's head and cache are reused or their builds resumed. On CPU with deterministic
+    settings the result equals the uninterrupted run's. A run killed before its first checkpoint starts over."""
+    d = Path(run_dir).expanduser()
+    if (d / "metrics.json").exists():
+        raise DistilleryError(f"--resume {d}: the run has already finished (metrics.json is there)")
+    if not (d / "config.yaml").is_file():
+        raise DistilleryError(f"--resume {d}: not a distillery run directory (no config.yaml)")
+    raw = yaml.safe_load((d / "config.yaml").read_text())
+    raw["output"]["dir"] = str(d)
+    return _execute(build_config(raw, origin=str(d / "config.yaml")), d, quiet, fresh=False)
+
+
+def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, Any]:
     t_start = time.perf_counter()
     tc = cfg.train
     if tc.num_threads:
@@ -193,24 +214,39 @@ def run(config: Config | dict | str | os.PathLike, quiet: bool = False) -> dict[
     needs_teacher = any(w != 0 and type_needs_teacher(n) for n, (w, _) in term_spec.items())
     if needs_teacher and cfg.teacher is None:
         raise DistilleryError(f"distill.method {cfg.distill.method!r} needs a teacher: add a teacher section")
-    run_dir = _prepare_run_dir(cfg.output.dir)
+    if fresh:
+        _prepare_run_dir(str(run_dir))
     lock = run_dir / ".lock"
     ours = False  # the directory is this process's once it holds the lock and found the directory empty
     try:
         with locked(lock, f"output.dir {run_dir}"):
-            if any(p.name != ".lock" for p in run_dir.iterdir()):  # another process got here first
-                raise DistilleryError(f"output.dir {run_dir} already exists and is not empty; choose another "
-                                      "directory (runs are never overwritten)")
-            ours = True
-            metrics = _run(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start)
+            ckpt = None
+            if fresh:
+                if any(p.name != ".lock" for p in run_dir.iterdir()):  # another process got here first
+                    raise DistilleryError(f"output.dir {run_dir} already exists and is not empty; choose another "
+                                          "directory (runs are never overwritten)")
+                ours = True
+            else:
+                last = run_dir / "checkpoints" / "last.ckpt"
+                ckpt = str(last) if last.is_file() else None
+                _log(f"resuming {run_dir} " + (f"from {last}" if ckpt else "from the start (no checkpoint yet)"),
+                     quiet)
+                if ckpt is None:  # nothing to keep: start over in the same directory
+                    for p in run_dir.iterdir():
+                        if p.name != ".lock":
+                            shutil.rmtree(p) if p.is_dir() else p.unlink()
+            metrics = _run(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start, ckpt)
         lock.unlink(missing_ok=True)
         return metrics
-    except BaseException as e:
-        # a failed run leaves nothing that looks finished: remove the directory we created if it holds no results;
-        # a run stopped by a numerical fault keeps its last good checkpoint
-        keep = isinstance(e, NumericalFault) and any((run_dir / "checkpoints").glob("*.ckpt"))
-        if ours and not (run_dir / "metrics.json").exists() and not keep:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    except BaseException:
+        # a failed run leaves nothing that looks finished. With a checkpoint it is kept, to be resumed (a numerical
+        # fault keeps its last good checkpoint); without one the directory we created is removed.
+        resumable = any((run_dir / "checkpoints").glob("*.ckpt"))
+        if not (run_dir / "metrics.json").exists():
+            if resumable:
+                _log(f"the run is kept at {run_dir}; continue it with: distillery run --resume {run_dir}", quiet)
+            elif ours:
+                shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 
@@ -219,8 +255,9 @@ def type_needs_teacher(term_name: str) -> bool:
 
 
 def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool, quiet: bool,
-         t_start: float) -> dict[str, Any]:
+         t_start: float, ckpt_path: str | None = None) -> dict[str, Any]:
     tc = cfg.train
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # for --resume
     _log(f"reading data from {cfg.data.source}", quiet)
     data = load_task_data(cfg.data, seed=tc.seed)
     for note in data.notes:
@@ -256,6 +293,9 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     meter = FlopMeter()
     prior_s = 0.0  # compute spent before the first step (teacher head, cache build), charged to the budget
     teacher_report: dict[str, Any] | None = None
+    # preparing the teacher (head training, cache build) must not move the run's random stream: the student's
+    # projectors, dropout and everything after are then the same whether the head or cache were built or reused
+    rng_state = torch.get_rng_state()
     teacher_out = None
     detach_teacher = None
     if teacher is not None:
@@ -301,6 +341,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         _log(f"teacher test accuracy {teacher_report['accuracy']:.4f} ({teacher_report['params']:,} params, "
              f"outputs {teacher_report['outputs']})", quiet)
 
+    torch.set_rng_state(rng_state)
     ctx = TermContext(student_dim=student.embed_dim, teacher_dim=teacher.embed_dim if teacher is not None else None,
                       num_classes=data.num_classes, temperature=cfg.distill.temperature,
                       projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim, num_train=len(data.train),
@@ -336,7 +377,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             f"{tc.epochs} epochs"), quiet)
     t_train = time.perf_counter()
     try:
-        ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir, extra_callbacks=[tracker])
+        ckpt = fit(module, loaders.train, eval_loaders, tc, run_dir, extra_callbacks=[tracker], ckpt_path=ckpt_path)
     finally:
         meter.close_all()
         if detach_teacher is not None:
@@ -368,7 +409,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         "train": {"method": cfg.distill.method, "terms": {n: w for n, (w, _) in term_spec.items()},
                   "epochs": tc.epochs, "steps": module.global_step, "train_time_s": round(train_time, 2),
                   "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
-                  "train_size": len(data.train)},
+                  "train_size": len(data.train), "resumed_from": ckpt_path},
         "compute": _compute_report(meter, tracker, tc, cfg, bf16, time.perf_counter() - t_start, student, teacher,
                                    probe),
         "history": history,

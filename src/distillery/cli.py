@@ -17,18 +17,27 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 @app.command("run")
 def run_cmd(
-    config: Annotated[str, typer.Argument(help="experiment YAML file")],
+    config: Annotated[str | None, typer.Argument(help="experiment YAML file")] = None,
     method: Annotated[str | None, typer.Option("--method", "-m", help="method preset (scratch, kd, au, ...)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a config key: a.b=value (repeatable)")]
     = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="continue an interrupted run directory from its "
+                                               "last checkpoint")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Train one student as the config says; write the run directory (output.dir)."""
+    from .api import resume as resume_run
     from .api import run
     from .config import load_config
 
-    cfg = load_config(config, set_ or [], method)
-    metrics = run(cfg, quiet=quiet)
+    if resume is not None:
+        if config is not None or method is not None or set_:
+            raise DistilleryError("--resume takes the run directory only: its config.yaml says the rest")
+        metrics = resume_run(resume, quiet=quiet)
+    elif config is None:
+        raise DistilleryError("give an experiment YAML file, or --resume RUN_DIR")
+    else:
+        metrics = run(load_config(config, set_ or [], method), quiet=quiet)
     s, t = metrics["student"], metrics["teacher"]
     line = f"student accuracy {s['accuracy']:.4f} (best {s['best_accuracy']:.4f}), {s['params']:,} params"
     if t:

@@ -46,6 +46,15 @@ class ComputeTracker(Callback):
         """Budget progress in [0, 1], for the learning-rate schedule."""
         return min(1.0, self.spent())
 
+    # -- checkpointed with the run, so that a resumed run keeps counting where it stopped ----------------------
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "train_s": self.train_s, "by_phase": dict(self.meter.by_phase)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps, self.train_s = int(state["steps"]), float(state["train_s"])
+        self.meter.by_phase.clear()
+        self.meter.by_phase.update(state["by_phase"])
+
     # -- Lightning hooks -----------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
         self.meter.phase = "teacher_live"  # a live teacher's forward passes inside the steps

@@ -13,7 +13,7 @@ from .module import DistillationModule
 
 
 def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list[DataLoader], cfg: TrainConfig,
-        run_dir: Path, extra_callbacks: list[Callback] | None = None) -> ModelCheckpoint:
+        run_dir: Path, extra_callbacks: list[Callback] | None = None, ckpt_path: str | None = None) -> ModelCheckpoint:
     """Train with Lightning; the per-epoch history is ``module.history``; returns the checkpoint callback."""
     monitor = f"{module.eval_names[0]}/acc"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
@@ -28,7 +28,8 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
                         logger=loggers, log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(train_loader))),
                         num_sanity_val_steps=0, enable_progress_bar=cfg.progress, enable_model_summary=False,
                         default_root_dir=str(run_dir))
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders)
+    module.train_loader = train_loader
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders, ckpt_path=ckpt_path)
     return ckpt
 
 

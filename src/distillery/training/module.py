@@ -37,6 +37,7 @@ class DistillationModule(L.LightningModule):
         self._epoch_t0 = self._t0
         self._epoch_train_s = 0.0
         self.tracker = None  # a ComputeTracker: FLOPs in the history, budget progress for the schedule
+        self.train_loader = None  # its shuffling generator is saved in checkpoints, so a resumed run replays it
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -45,6 +46,23 @@ class DistillationModule(L.LightningModule):
     def on_fit_start(self) -> None:
         if self._teacher is not None:
             self._teacher.to(self.device)
+
+    # -- resume: what a checkpoint must hold beyond weights, optimizer and loop state for a resumed run to replay
+    # the uninterrupted one (the global RNG for dropout, the training loader's shuffling generator, the history)
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        gen = getattr(self.train_loader, "generator", None)
+        checkpoint["distillery"] = {"history": self.history, "rng": torch.get_rng_state(),
+                                    "sampler": gen.get_state() if gen is not None else None}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("distillery")
+        if not state:
+            return
+        self.history = list(state["history"])
+        torch.set_rng_state(state["rng"])
+        gen = getattr(self.train_loader, "generator", None)
+        if gen is not None and state.get("sampler") is not None:
+            gen.set_state(state["sampler"])
 
     def on_train_epoch_start(self) -> None:
         self._train_sums, self._train_count = {}, 0
