@@ -149,7 +149,11 @@ def report_cmd(
     dirs = find_runs(runs)
     first = Path(runs[0])
     target = Path(out) if out else (first.parent if (first / "metrics.json").is_file() else first)
-    paths = write_report(dirs, target, title=title, pretrain_run=pretrain_run)
+    import json
+
+    saved = json.loads((target / "compare.json").read_text()) if (target / "compare.json").is_file() else {}
+    paths = write_report(dirs, target, title=title, pretrain_run=pretrain_run or saved.get("pretrain_run"),
+                         commands=[saved["command"]] if saved.get("command") else None)
     typer.echo(f"report: {paths['md']} and {paths['html']}")
 
 

@@ -153,7 +153,8 @@ def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[s
         return []
     ft = arms.get("finetune") or arms.get("scratch")
     ft_flops = ft.mean("compute", "total_flops") if ft is not None else None
-    lines = [f"- Pre-training the student: **{cost.flops:.3g} FLOPs** ({cost.kind}; {cost.source})."]
+    source = cost.source if cost.source.startswith(cost.kind) else f"{cost.kind}: {cost.source}"
+    lines = [f"- Pre-training the student: **{cost.flops:.3g} FLOPs** ({source})."]
     if ft_flops is not None and ft is not None:
         what = "the `finetune` arm, measured" if ft.name == "finetune" else (
             "the `scratch` arm as a stand-in: the same student trained the same epochs on the task")

@@ -86,7 +86,8 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
         run(cfg, quiet=quiet)
     atomic_write_text(root / "compare.json", json.dumps(
         {"config": str(config), "arms": arms, "seeds": seeds, "budget": budget_d, "overrides": overrides or [],
-         "finetune_weights": init_path, "pretrain_run": pretrain_run, "runs": [p[2].output.dir for p in plan]},
+         "finetune_weights": init_path, "pretrain_run": pretrain_run, "runs": [p[2].output.dir for p in plan],
+         "command": command},
         indent=1))
     return write_report([Path(p[2].output.dir) for p in plan], root, title=f"distillery compare: {Path(config).name}",
                         pretrain_run=pretrain_run, commands=[command] if command else None)
