@@ -41,7 +41,7 @@ def _log(msg: str, quiet: bool = False) -> None:
 
 def _prepare_run_dir(path: str) -> Path:
     d = Path(path).expanduser()
-    if d.exists() and (not d.is_dir() or any(d.iterdir())):
+    if d.exists() and (not d.is_dir() or any(p.name != ".lock" for p in d.iterdir())):  # a stale lock is nothing
         if (d / "config.yaml").is_file() and not (d / "metrics.json").exists():
             raise DistilleryError(f"output.dir {d} holds an unfinished run; continue it with `distillery run "
                                   f"--resume {d}`, or choose another directory")

@@ -49,7 +49,7 @@ class CacheSettings:
     views: int = 1
     dtype: str = "fp32"
     topk: int = 0
-    chunk: int = 4096
+    chunk: int = 1024  # samples of one view per checksummed, resumable unit
 
     def __post_init__(self) -> None:
         if self.dtype not in STORAGE:

@@ -2,14 +2,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
+from ..fileio import atomic_write
 from .module import DistillationModule
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file, fsynced and renamed: a process killed while saving leaves the
+    previous checkpoint intact (Lightning writes in place)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list[DataLoader], cfg: TrainConfig,
@@ -27,7 +41,7 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
                         precision=cfg.precision, deterministic=cfg.deterministic, callbacks=callbacks,
                         logger=loggers, log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(train_loader))),
                         num_sanity_val_steps=0, enable_progress_bar=cfg.progress, enable_model_summary=False,
-                        default_root_dir=str(run_dir))
+                        default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     module.train_loader = train_loader
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders, ckpt_path=ckpt_path)
     return ckpt
