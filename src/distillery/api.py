@@ -260,6 +260,9 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # for --resume
     _log(f"reading data from {cfg.data.source}", quiet)
     data = load_task_data(cfg.data, seed=tc.seed)
+    if data.num_classes < 2:
+        raise DistilleryError(f"data.source {cfg.data.source}: {data.num_classes} class in column "
+                              f"{cfg.data.label_column!r}; classification needs at least two")
     for note in data.notes:
         _log(f"note: {note}", quiet)
     _log(f"{data.modality} task, {data.num_classes} classes; train {len(data.train)}, "
@@ -354,7 +357,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     probe = _probe_batch(loaders)
     s_probe = _probe(student, probe)
     t_probe = _probe(teacher, probe) if teacher is not None else None
-    check_requirements(loss_set, s_probe.available(), t_probe.available() if t_probe is not None else None)
+    check_requirements(loss_set, s_probe.available(), t_probe.available() if t_probe is not None else None,
+                       f"student {cfg.student.model}", f"teacher {cfg.teacher.model}" if cfg.teacher else "")
     for term in loss_set.terms.values():  # shape-dependent parts and checks, before the optimizer exists
         prepare = getattr(term, "prepare", None)
         if prepare is not None:

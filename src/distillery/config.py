@@ -176,14 +176,15 @@ class Config(_Section):
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        loc = ".".join(p if isinstance(p, str) and p.isprintable() and p.strip() == p and p else repr(p)
+                       for p in e["loc"]) or "<root>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":
             msg = "required key is missing"
         parts.append(f"{loc}: {msg}")
-    return f"{origin}: invalid config: " + "; ".join(parts)
+    return " ".join(f"{origin}: invalid config: {'; '.join(parts)}".split("\n"))  # one line, always
 
 
 def parse_value(text: str) -> Any:

@@ -95,3 +95,12 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     with pytest.raises(OSError):
         atomic_write(target, fails)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+@pytest.mark.parametrize("method", ["au", "rkd", "crd", "dkd", "pkt", "srrl"])
+def test_last_batch_of_one_sample_trains(make_image_config, method):
+    """The batch-level losses (uniformity, relations, contrastive negatives) must not give NaN on a batch of one."""
+    n = run(make_image_config("probe_" + method, distill__method="scratch"), quiet=True)["train"]["train_size"]
+    m = run(make_image_config(method, distill__method=method, train__batch_size=n - 1, data__augment="none"),
+            quiet=True)
+    assert m["train"]["steps"] == 2 and all(v == v for v in m["history"][-1].values())  # no NaN anywhere

@@ -197,7 +197,10 @@ def align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Te
 
 
 def uniform_loss(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
-    """Wang & Isola 2020: ``log mean_{i<j} exp(-t ||x_i - x_j||_2^2)`` on L2-normalised rows (float32)."""
+    """Wang & Isola 2020: ``log mean_{i<j} exp(-t ||x_i - x_j||_2^2)`` on L2-normalised rows (float32).
+    A batch of one sample has no pairs: 0 (not NaN), so that a last batch of one does not stop training."""
+    if x.shape[0] < 2:
+        return _zero_like_graph(x.float())
     x = F.normalize(x.float(), dim=-1)
     return torch.pdist(x, p=2).pow(2).mul(-t).exp().mean().log()
 
@@ -218,10 +221,13 @@ def rkd_distance_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> t
     the batch; loss = ``smooth_l1(psi_s, psi_t)`` (Huber, delta=1) averaged over all ``B*B`` entries
     (the zero diagonal included, as in the official code). Inputs ``[B, ...]`` are flattened to ``[B, D]``;
     student and teacher widths may differ. The teacher side is detached (official: ``torch.no_grad()``).
-    The paper's weight (25) is the caller's. Needs ``B >= 2``.
+    The paper's weight (25) is the caller's. A batch of one sample has no pairs: the loss is 0 (a last batch of
+    one must not stop training).
     """
     s = _upcast(student_emb).reshape(student_emb.shape[0], -1)
     t = _upcast(teacher_emb).detach().reshape(teacher_emb.shape[0], -1)
+    if s.shape[0] < 2:
+        return _zero_like_graph(s)
     t_d = _rkd_pdist(t)
     t_d = t_d / t_d[t_d > 0].mean()
     d = _rkd_pdist(s)
@@ -266,7 +272,8 @@ def pkt_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor, eps: float = 
     t = _upcast(teacher_emb).reshape(teacher_emb.shape[0], -1)
 
     def _probs(x: torch.Tensor) -> torch.Tensor:
-        x = x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
+        # clamped before the sqrt: an all-zero row then has a zero (not NaN) gradient; the value is unchanged
+        x = x / (x.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-24).sqrt() + eps)
         x = torch.nan_to_num(x, nan=0.0)
         k = (x @ x.t() + 1.0) / 2.0
         return k / k.sum(dim=1, keepdim=True)

@@ -208,20 +208,22 @@ def build_loss_set(spec: dict[str, tuple[float, dict[str, Any]]], ctx: TermConte
     return LossSet(terms, weights)
 
 
-def check_requirements(loss_set: LossSet, student_has: set[str], teacher_has: set[str] | None) -> None:
+def check_requirements(loss_set: LossSet, student_has: set[str], teacher_has: set[str] | None,
+                       student_name: str = "the student", teacher_name: str = "the teacher") -> None:
     """Fail before training when a term needs Features a network cannot give."""
+    hint = "; choose a method whose terms it supports (see `distillery methods`)"
     for name, term in loss_set.terms.items():
         missing_s = set(type(term).needs_student) - student_has
         if missing_s:
-            raise DistilleryError(f"loss term {name!r} needs student {', '.join(sorted(missing_s))}, which the "
-                                  "student does not provide")
+            raise DistilleryError(f"loss term {name!r} needs student {', '.join(sorted(missing_s))}, which "
+                                  f"{student_name} does not provide{hint}")
         if type(term).needs_teacher:
             if teacher_has is None:
                 raise DistilleryError(f"loss term {name!r} needs a teacher; set the teacher section")
             missing_t = set(type(term).needs_teacher) - teacher_has
             if missing_t:
-                raise DistilleryError(f"loss term {name!r} needs teacher {', '.join(sorted(missing_t))}, which the "
-                                      "teacher does not provide")
+                raise DistilleryError(f"loss term {name!r} needs teacher {', '.join(sorted(missing_t))}, which "
+                                      f"{teacher_name} does not provide{hint}")
 
 
 from . import zoo  # noqa: E402,F401  (registers the method-zoo terms)
