@@ -115,7 +115,7 @@ class _Loaders:
             for name, s in splits.items():
                 if s is not None:
                     self.ds[name] = ImageDataset(s, augment=False, seed=seed)
-            self.ds["train_aug"] = ImageDataset(data.train, augment=self.augment, seed=seed, views=views)
+            self.ds["train_aug"] = ImageDataset(data.student_train, augment=self.augment, seed=seed, views=views)
             collate = collate_images
         else:
             assert tok is not None
@@ -126,7 +126,13 @@ class _Loaders:
                 tid = None if tok.same or tok.teacher is None else tokenize(tok.teacher, s.inputs,
                                                                             cfg.data.max_length)
                 self.ds[name] = TextDataset(s, sid, tid)
-            self.ds["train_aug"] = self.ds["train"]
+            if data.transfer is None:
+                self.ds["train_aug"] = self.ds["train"]
+            else:  # labelled examples, then the unlabelled transfer set (labels -1)
+                s = data.student_train
+                self.ds["train_aug"] = TextDataset(
+                    s, tokenize(tok.student, s.inputs, cfg.data.max_length),
+                    None if tok.same or tok.teacher is None else tokenize(tok.teacher, s.inputs, cfg.data.max_length))
             collate = TextCollator(tok.student.pad_token_id or 0,
                                    None if tok.teacher is None else (tok.teacher.pad_token_id or 0))
         self.collate = collate
@@ -265,6 +271,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                               f"{cfg.data.label_column!r}; classification needs at least two")
     for note in data.notes:
         _log(f"note: {note}", quiet)
+    if data.transfer is not None:
+        _log(f"unlabelled transfer set: {len(data.transfer)} examples (teacher-driven terms only)", quiet)
     _log(f"{data.modality} task, {data.num_classes} classes; train {len(data.train)}, "
          f"validation {len(data.val) if data.val is not None else 0}, test {len(data.test)}", quiet)
 
@@ -306,7 +314,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         assert cfg.teacher is not None
         prep = {"spec": cfg.teacher.model, "weights_file": cfg.teacher.weights, "train": data.train.fingerprint(),
                 "val": data.val.fingerprint() if data.val is not None else None, "max_length": cfg.data.max_length,
-                "input": teacher.input_spec(), "augment": loaders.augment}
+                "input": teacher.input_spec(), "augment": loaders.augment,
+                "transfer": data.transfer.fingerprint() if data.transfer is not None else None}
         t0 = time.perf_counter()
         with meter.in_phase("teacher_head"):
             head = prepare_head(teacher, cfg.teacher.head, prep,
@@ -347,7 +356,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     torch.set_rng_state(rng_state)
     ctx = TermContext(student_dim=student.embed_dim, teacher_dim=teacher.embed_dim if teacher is not None else None,
                       num_classes=data.num_classes, temperature=cfg.distill.temperature,
-                      projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim, num_train=len(data.train),
+                      projector=cfg.distill.projector, proj_dim=cfg.distill.proj_dim,
+                      num_train=len(data.student_train),
                       teacher_head=teacher.get_head() if teacher is not None else None)
     loss_set = build_loss_set(term_spec, ctx)
     # optional Features (q/k/v hooks, eager attention) are computed only when a term needs them
@@ -413,7 +423,9 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         "train": {"method": cfg.distill.method, "terms": {n: w for n, (w, _) in term_spec.items()},
                   "epochs": tc.epochs, "steps": module.global_step, "train_time_s": round(train_time, 2),
                   "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
-                  "train_size": len(data.train), "resumed_from": ckpt_path},
+                  "train_size": len(data.train),
+                  "transfer_size": len(data.transfer) if data.transfer is not None else 0,
+                  "resumed_from": ckpt_path},
         "compute": _compute_report(meter, tracker, tc, cfg, bf16, time.perf_counter() - t_start, student, teacher,
                                    probe),
         "history": history,
@@ -497,7 +509,7 @@ def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data
     assert cfg.teacher is not None
     tc = cfg.train
     key = {"teacher": cfg.teacher.model, "teacher_weights": weights_fingerprint(teacher),
-           "data": data.train.fingerprint(), "input": teacher.input_spec(), "max_length": cfg.data.max_length,
+           "data": data.student_train.fingerprint(), "input": teacher.input_spec(), "max_length": cfg.data.max_length,
            "teacher_tokenizer": None if tok is None else (cfg.teacher.model if tok.teacher is not None
                                                           else tok.student_name),
            "augment": loaders.augment, "seed": tc.seed if loaders.augment else None,
@@ -510,12 +522,12 @@ def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data
 
     def dataset_for_view(view: int):
         if data.modality == "image":
-            ds = ImageDataset(data.train, augment=loaders.augment, seed=tc.seed)
+            ds = ImageDataset(data.student_train, augment=loaders.augment, seed=tc.seed)
             ds.set_epoch(view)
             return ds
-        return loaders.ds["train"]
+        return loaders.ds["train_aug"]
 
-    reader, report = open_cache(root, key, plan, len(data.train), teacher, dataset_for_view, loaders.collate,
+    reader, report = open_cache(root, key, plan, len(data.student_train), teacher, dataset_for_view, loaders.collate,
                                 tc.eval_batch_size, torch.device("cpu"), bf16, tc.progress,
                                 notify=lambda m: _log(f"note: {m}", quiet), flops=flops)
     _log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB, {plan.views} view(s)"

@@ -42,6 +42,17 @@ class DataConfig(_Section):
         "for images, none for text")
     image_size: int | None = Field(None, gt=0, description="resize images to this square size when decoding")
     max_samples: int | None = Field(None, gt=0, description="cap each split (quick experiments)")
+    transfer: Literal["none", "rest"] = Field(
+        "none", description="an unlabelled transfer set (Farhat & Chen 2024): 'rest' = the training examples that "
+        "shots_per_class leaves out, labels hidden; the teacher-driven terms see them, cross-entropy does not")
+
+
+    @model_validator(mode="after")
+    def _transfer_needs_shots(self):
+        if self.transfer == "rest" and not self.shots_per_class:
+            raise ValueError("transfer: rest needs shots_per_class (the training examples it leaves out become the "
+                             "unlabelled transfer set)")
+        return self
 
 
 class TeacherConfig(_Section):
@@ -178,7 +189,7 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
     for e in err.errors():
         loc = ".".join(p if isinstance(p, str) and p.isprintable() and p.strip() == p and p else repr(p)
                        for p in e["loc"]) or "<root>"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":

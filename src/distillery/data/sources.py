@@ -58,10 +58,24 @@ class TaskData:
     val: Split | None
     test: Split
     notes: list[str] = field(default_factory=list)
+    transfer: Split | None = None  # unlabelled inputs (labels -1): only the teacher-driven terms see them
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def student_train(self) -> Split:
+        """What the student trains on: the labelled training split, then the transfer set (labels -1)."""
+        if self.transfer is None:
+            return self.train
+        return concat(self.train, self.transfer)
+
+
+def concat(a: Split, b: Split) -> Split:
+    if isinstance(a.inputs, torch.Tensor):
+        return Split(torch.cat([a.inputs, b.inputs]), torch.cat([a.labels, b.labels]))
+    return Split(list(a.inputs) + list(b.inputs), torch.cat([a.labels, b.labels]))
 
 
 def _err(cfg: DataConfig, msg: str) -> DistilleryError:
@@ -229,8 +243,8 @@ def _carve(split: Split, fraction: float, rng: np.random.Generator) -> tuple[Spl
     return split.subset(np.sort(perm[k:])), split.subset(np.sort(perm[:k]))
 
 
-def few_shot(split: Split, shots: int, num_classes: int, seed: int) -> tuple[Split, list[str]]:
-    """Keep ``shots`` seeded examples per class (all of them where a class has fewer)."""
+def few_shot(split: Split, shots: int, num_classes: int, seed: int) -> tuple[Split, list[str], Split]:
+    """Keep ``shots`` seeded examples per class (all of them where a class has fewer); also returns the rest."""
     rng = np.random.default_rng(seed)
     labels = split.labels.numpy()
     keep: list[int] = []
@@ -241,7 +255,9 @@ def few_shot(split: Split, shots: int, num_classes: int, seed: int) -> tuple[Spl
             short.append(c)
         keep.extend(rng.permutation(idx)[:shots].tolist())
     notes = [f"{len(short)} classes have fewer than {shots} training examples"] if short else []
-    return split.subset(np.sort(np.array(keep, dtype=np.int64))), notes
+    kept = np.sort(np.array(keep, dtype=np.int64))
+    rest = np.setdiff1d(np.arange(len(split)), kept)
+    return split.subset(kept), notes, split.subset(rest)
 
 
 def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
@@ -264,12 +280,18 @@ def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
     if cfg.max_samples:
         train, test = (s.subset(np.arange(min(len(s), cfg.max_samples))) for s in (train, test))
         val = val.subset(np.arange(min(len(val), cfg.max_samples))) if val is not None else None
+    transfer = None
     if cfg.shots_per_class:
-        train, more = few_shot(train, cfg.shots_per_class, len(names), seed)
+        train, more, rest = few_shot(train, cfg.shots_per_class, len(names), seed)
         notes += more
+        if cfg.transfer == "rest":
+            transfer = Split(rest.inputs, torch.full_like(rest.labels, -1))  # labels hidden
+    if transfer is not None and len(transfer) == 0:
+        transfer = None
+        notes.append("data.transfer: rest is empty (every training example is labelled)")
     for name, s in (("train", train), ("validation", val), ("test", test)):
         if s is not None and len(s) == 0:
             raise _err(cfg, f"the {name} split is empty")
         if s is not None and len(s) and int(s.labels.max()) >= len(names):
             raise _err(cfg, f"the {name} split has label {int(s.labels.max())} but only {len(names)} classes")
-    return TaskData(modality, names, train, val, test, notes)
+    return TaskData(modality, names, train, val, test, notes, transfer)

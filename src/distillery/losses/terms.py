@@ -77,7 +77,13 @@ class CrossEntropy(LossTerm):
         self.label_smoothing = label_smoothing
 
     def forward(self, s, t, batch):
-        return F.cross_entropy(s.logits.float(), batch["label"], label_smoothing=self.label_smoothing)
+        labels = batch["label"]
+        labelled = labels >= 0  # -1: an unlabelled transfer example (data.transfer), not seen by this term
+        if not bool(labelled.all()):
+            if not bool(labelled.any()):
+                return s.logits.float().sum() * 0.0
+            return F.cross_entropy(s.logits.float()[labelled], labels[labelled], label_smoothing=self.label_smoothing)
+        return F.cross_entropy(s.logits.float(), labels, label_smoothing=self.label_smoothing)
 
 
 @register_term("kd")

@@ -159,7 +159,9 @@ class DKD(ZooTerm):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def forward(self, s, t, batch):
-        loss = _exact(LF.dkd_loss, s.logits, t.logits, batch["label"], self.alpha, self.beta, self.temperature)
+        # an unlabelled transfer example (label -1) takes the teacher's prediction as its target class
+        target = torch.where(batch["label"] >= 0, batch["label"], t.logits.argmax(-1))
+        loss = _exact(LF.dkd_loss, s.logits, t.logits, target, self.alpha, self.beta, self.temperature)
         if self.warmup_steps > 0:
             loss = loss * min(1.0, float(self.step.item() + 1) / self.warmup_steps)
             if self.training:

@@ -101,11 +101,14 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         for batch in track(loader, f"teacher fine-tune {epoch + 1}/{epochs}", total=len(loader), enabled=progress):
+            labelled = batch["label"] >= 0  # the transfer set's examples (label -1) carry no label
+            if not bool(labelled.any()):
+                continue
             counted = meter.span("teacher_head", ("ft_step", shape_key(batch["teacher"]))) if meter else nullcontext()
             with counted:
                 with autocast_ctx(torch.device("cpu"), bf16):
                     logits = net(batch["teacher"]).logits
-                loss = F.cross_entropy(logits.float(), batch["label"])
+                loss = F.cross_entropy(logits.float()[labelled], batch["label"][labelled])
                 opt.zero_grad()
                 loss.backward()
             opt.step()
