@@ -153,6 +153,11 @@ class TrainConfig(_Section):
     seed: int = 0
     accelerator: str = "cpu"
     devices: int | str = 1
+    num_nodes: int = Field(1, gt=0)
+    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, fsdp, ... (only the student and the "
+                          "loss terms' trainable parts are wrapped; the teacher never is)")
+    accumulate_grad_batches: int = Field(1, gt=0, description="optimizer step every N batches (effective batch = "
+                                         "batch_size x N x devices x nodes)")
     precision: str = Field("32-true", description="Lightning precision, e.g. 32-true, bf16-mixed")
     channels_last: bool = Field(False, description="conv nets: channels_last memory format")
     compile: bool = Field(False, description="torch.compile the student (costs compile time up front)")

@@ -112,3 +112,10 @@ def test_bad_budget_is_reported_with_its_key(make_image_config, budget):
     raw = make_image_config("bad", train__budget=budget)
     with pytest.raises(DistilleryError, match=r"train\.budget"):
         build_config(raw)
+
+
+def test_gradient_accumulation_counts_optimizer_steps(make_image_config):
+    raw = make_image_config("acc", distill__method="scratch", train__epochs=2, train__accumulate_grad_batches=2)
+    m = run(raw, quiet=True)
+    assert m["train"]["effective_batch_size"] == 64
+    assert m["train"]["steps"] == 4 and m["compute"]["steps"] == 4  # 3 batches an epoch -> 2 optimizer steps

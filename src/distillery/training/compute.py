@@ -71,7 +71,7 @@ class ComputeTracker(Callback):
         if self._last is not None:
             self.train_s += now - self._last
         self._last = now
-        self.steps += 1
+        self.steps = int(getattr(trainer, "global_step", self.steps + 1))  # optimizer steps (accumulation counted)
         if self.budget is not None and self.spent() >= 1.0:
             trainer.should_stop = True
             self.ended_by = "budget"

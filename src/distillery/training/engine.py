@@ -38,6 +38,8 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
     loggers = [CSVLogger(run_dir / "logs", name="", version=""),
                TensorBoardLogger(run_dir / "logs", name="tensorboard", version="")]
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+                        num_nodes=cfg.num_nodes, strategy=cfg.strategy,
+                        accumulate_grad_batches=cfg.accumulate_grad_batches,
                         precision=cfg.precision, deterministic=cfg.deterministic, callbacks=callbacks,
                         logger=loggers, log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(train_loader))),
                         num_sanity_val_steps=0, enable_progress_bar=cfg.progress, enable_model_summary=False,

@@ -148,7 +148,9 @@ class DistillationModule(L.LightningModule):
         if self.cfg.scheduler == "none":
             return opt
         total = max(1, self.cfg.epochs * self.steps_per_epoch)
-        warm = int(self.cfg.warmup_epochs * self.steps_per_epoch)
+        if self._trainer is not None:  # optimizer steps, with gradient accumulation, devices and nodes counted
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+        warm = int(self.cfg.warmup_epochs * total / self.cfg.epochs)
         budgeted = self.tracker is not None and self.tracker.budget is not None
 
         def factor(step: int) -> float:
