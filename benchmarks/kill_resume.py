@@ -136,7 +136,8 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
-    out: dict = {}
+    path = ROOT / "benchmarks" / "results" / "kill_resume.json"
+    out: dict = json.loads(path.read_text()) if path.exists() else {}  # parts run separately are merged
     t0 = time.perf_counter()
     with open(work / "log.txt", "a") as log:
         if "training" in args.parts:
@@ -151,8 +152,7 @@ def main() -> None:
             print(f"cache build: {len(r['kills'])} kills, chunks done after each "
                   f"{[k.get('chunks_done') for k in r['kills']]}; final status {r['final_status']}; arrays identical "
                   f"to an uninterrupted build: {r['identical']}", flush=True)
-    out["wall_s"] = round(time.perf_counter() - t0, 1)
-    path = ROOT / "benchmarks" / "results" / "kill_resume.json"
+    out[f"wall_s_{'_'.join(args.parts)}"] = round(time.perf_counter() - t0, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")
