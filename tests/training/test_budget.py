@@ -62,9 +62,14 @@ def test_cache_build_flops_are_charged_when_built_and_when_reused(make_image_con
     assert again["compute"]["compute_time_s"] >= first["teacher"]["cache"]["build_s"]  # charged its build time
 
 
-def test_teacher_head_flops_are_charged_when_trained_and_when_reused(make_text_config):
-    first = run(make_text_config("a", train__epochs=1), quiet=True)
-    again = run(make_text_config("b", train__epochs=1), quiet=True)
+def test_teacher_head_flops_are_charged_when_trained_and_when_reused(make_text_config, tmp_path):
+    def cfg(name):
+        raw = make_text_config(name, train__epochs=1)
+        raw["teacher"]["cache_dir"] = str(tmp_path / "own_cache")  # no other test's head is there to be reused
+        return raw
+
+    first = run(cfg("a"), quiet=True)
+    again = run(cfg("b"), quiet=True)
     assert not first["teacher"]["head_reused"] and again["teacher"]["head_reused"]
     head = first["compute"]["phases"]["teacher_head"]
     # at least the teacher's forward over the training split (embeddings for the linear probe)
