@@ -30,6 +30,9 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "b77_10shot_au": (B77, "au", ["train.epochs=60", "data.shots_per_class=10"]),
     # issue 7: the 9,500 training texts left out by the 10-shot split as an unlabelled transfer set
     "b77_10shot_transfer_au": (B77, "au", ["train.epochs=20", "data.shots_per_class=10", "data.transfer=rest"]),
+    # issue 7: CIFAR-10 with 10 % of the labels, with and without the unlabelled remainder as transfer set
+    "c10_10pct_au": (C10, "au", ["train.epochs=10", "data.shots_per_class=500"]),
+    "c10_10pct_transfer_au": (C10, "au", ["train.epochs=10", "data.shots_per_class=500", "data.transfer=rest"]),
     "c10_scratch": (C10, "scratch", ["train.epochs=5", "data.augment=none"]),
     "c10_au": (C10, "au", ["train.epochs=5", "data.augment=none"]),
     "c10_e15_scratch": (C10, "scratch", ["train.epochs=15", "data.augment=none"]),
