@@ -119,7 +119,7 @@ def cache_check(work: Path, kills: int, rng: random.Random, log) -> dict:
         done = len(json.loads(m.read_text())["done"]) if m.is_file() else 0
         return {"chunks_done": done}
 
-    events = killed_run(work / "cache_run_killed", [*CACHE_SET, f"teacher.cache={cut_cache}"], kills, (10.0, 50.0),
+    events = killed_run(work / "cache_run_killed", [*CACHE_SET, f"teacher.cache={cut_cache}"], kills, (45.0, 110.0),
                         rng, log, probe)
     status = json.loads((work / "cache_run_killed" / "metrics.json").read_text())["teacher"]["cache"]["status"]
     ref, cut = arrays_digest(ref_cache), arrays_digest(cut_cache)
