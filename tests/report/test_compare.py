@@ -32,7 +32,7 @@ def test_compare_two_arms_two_seeds_writes_both_reports(make_text_config, tmp_pa
     assert [len(a.runs) for a in arms.values()] == [2, 2]
     assert {m["train"]["seed"] for m in arms["kd"].runs} == {0, 1}
     assert arms["kd"].mean("compute", "teacher_flops") > 0 and arms["scratch"].mean("compute", "teacher_flops") == 0
-    assert "% less** than the pre-training route" in md and "estimated" in md
+    assert "of the pre-training route**" in md and " saved (" in md and "estimated" in md
     assert "<table>" in paths["html"].read_text() and "plots/accuracy_vs_flops.png" in paths["html"].read_text()
     # finished arms are reused, not retrained
     stamp = (root / "kd_s1" / "metrics.json").stat().st_mtime

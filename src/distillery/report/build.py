@@ -134,7 +134,10 @@ def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str) -> Path:
         if len(a.runs) > 1:
             ax.fill_between(xs, 100 * (mean - std), 100 * (mean + std), color=c, alpha=0.15, lw=0)
     if x_key == "flops":
+        from matplotlib.ticker import NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short decade overlap
         ax.set_xlabel("cumulative training FLOPs (teacher head, cache and live forward included)")
     else:
         ax.set_xlabel("epoch")
@@ -145,6 +148,15 @@ def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
     return path
+
+
+def _percent(x: float) -> str:
+    """A share as a percentage with enough decimals to stay informative next to 0 or 100 %."""
+    import math
+
+    small = min(x, 1 - x)
+    decimals = 2 if small >= 1e-4 else min(8, 2 - int(math.floor(math.log10(max(small, 1e-12) * 100))))
+    return f"{100 * x:.{decimals}f} %"
 
 
 def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[str]:
@@ -166,9 +178,9 @@ def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[s
             continue
         f = a.mean("compute", "total_flops")
         if f:
-            lines.append(f"- `{a.name}` distillation: {f:.3g} FLOPs (teacher head, cache and student steps), "
-                         f"**{100 * (1 - f / route):.2f} % less** than the pre-training route "
-                         f"({route / f:.3g}x).")
+            lines.append(f"- `{a.name}` distillation: {f:.3g} FLOPs (teacher head, cache and student steps): "
+                         f"**{_percent(f / route)} of the pre-training route**, {_percent(1 - f / route)} saved "
+                         f"({route / f:.3g}x less).")
     return lines
 
 
