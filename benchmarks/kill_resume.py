@@ -126,12 +126,23 @@ def cache_check(work: Path, kills: int, rng: random.Random, log) -> dict:
     return {"kills": events, "final_status": status, "arrays": cut, "identical": ref == cut and bool(ref)}
 
 
+PARTS = {
+    "training": (training_check, lambda r: (
+        f"training: {len(r['kills'])} kills at {[k['delay_s'] for k in r['kills']]} s; accuracy reference "
+        f"{r['reference_accuracy']:.4f}, killed+resumed {r['resumed_accuracy']:.4f}; history equal "
+        f"{r['history_equal']}, weights equal {r['weights_equal']}")),
+    "cache": (cache_check, lambda r: (
+        f"cache build: {len(r['kills'])} kills, chunks done after each {[k.get('chunks_done') for k in r['kills']]}; "
+        f"final status {r['final_status']}; arrays identical to an uninterrupted build: {r['identical']}")),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0, help="of the random kill moments")
     ap.add_argument("--work", default=str(ROOT / "runs" / "kill_resume"))
-    ap.add_argument("--parts", nargs="*", default=["training", "cache"], choices=["training", "cache"])
+    ap.add_argument("--parts", nargs="*", default=list(PARTS), choices=list(PARTS))
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -140,18 +151,10 @@ def main() -> None:
     out: dict = json.loads(path.read_text()) if path.exists() else {}  # parts run separately are merged
     t0 = time.perf_counter()
     with open(work / "log.txt", "a") as log:
-        if "training" in args.parts:
-            out["training"] = training_check(work, args.kills, rng, log)
-            r = out["training"]
-            print(f"training: {len(r['kills'])} kills at {[k['delay_s'] for k in r['kills']]} s; accuracy "
-                  f"reference {r['reference_accuracy']:.4f}, killed+resumed {r['resumed_accuracy']:.4f}; history "
-                  f"equal {r['history_equal']}, weights equal {r['weights_equal']}", flush=True)
-        if "cache" in args.parts:
-            out["cache"] = cache_check(work, args.kills, rng, log)
-            r = out["cache"]
-            print(f"cache build: {len(r['kills'])} kills, chunks done after each "
-                  f"{[k.get('chunks_done') for k in r['kills']]}; final status {r['final_status']}; arrays identical "
-                  f"to an uninterrupted build: {r['identical']}", flush=True)
+        for part in args.parts:
+            check, summary = PARTS[part]
+            out[part] = check(work, args.kills, rng, log)
+            print(summary(out[part]), flush=True)
     out[f"wall_s_{'_'.join(args.parts)}"] = round(time.perf_counter() - t0, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

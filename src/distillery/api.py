@@ -39,14 +39,19 @@ def _log(msg: str, quiet: bool = False) -> None:
         Console(stderr=True, highlight=False).print(f"[bold cyan]distillery[/] {msg}")
 
 
-def _prepare_run_dir(path: str) -> Path:
-    d = Path(path).expanduser()
-    if d.exists() and (not d.is_dir() or any(p.name != ".lock" for p in d.iterdir())):  # a stale lock is nothing
+def _refuse_if_taken(d: Path) -> None:
+    """Runs are never overwritten: a directory holding anything but a (stale) lock file is refused."""
+    if d.exists() and (not d.is_dir() or any(p.name != ".lock" for p in d.iterdir())):
         if (d / "config.yaml").is_file() and not (d / "metrics.json").exists():
             raise DistilleryError(f"output.dir {d} holds an unfinished run; continue it with `distillery run "
                                   f"--resume {d}`, or choose another directory")
         raise DistilleryError(f"output.dir {d} already exists and is not empty; choose another directory "
                               "(runs are never overwritten)")
+
+
+def _prepare_run_dir(path: str) -> Path:
+    d = Path(path).expanduser()
+    _refuse_if_taken(d)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -101,12 +106,16 @@ def _build_student(cfg: Config, data: TaskData, tok: _Tokenizers | None) -> Netw
     return student
 
 
+def _augments(cfg: Config, modality: str) -> bool:
+    return modality == "image" and cfg.data.augment in ("auto", "standard")
+
+
 class _Loaders:
     """Datasets and loaders of one run."""
 
     def __init__(self, cfg: Config, data: TaskData, tok: _Tokenizers | None, views: int = 0):
         tc = cfg.train
-        self.augment = data.modality == "image" and cfg.data.augment in ("auto", "standard")
+        self.augment = _augments(cfg, data.modality)
         self.collate: Any = None
         seed = tc.seed
         splits = {"train": data.train, "val": data.val, "test": data.test}
@@ -119,20 +128,23 @@ class _Loaders:
             collate = collate_images
         else:
             assert tok is not None
-            for name, s in splits.items():
-                if s is None:
-                    continue
+
+            def ids(s) -> tuple[list[list[int]], list[list[int]] | None]:
+                """Token ids for the student's tokenizer and, when it differs, the teacher's."""
                 sid = tokenize(tok.student, s.inputs, cfg.data.max_length)
-                tid = None if tok.same or tok.teacher is None else tokenize(tok.teacher, s.inputs,
-                                                                            cfg.data.max_length)
-                self.ds[name] = TextDataset(s, sid, tid)
+                return sid, None if tok.same or tok.teacher is None else tokenize(tok.teacher, s.inputs,
+                                                                                  cfg.data.max_length)
+
+            for name, s in splits.items():
+                if s is not None:
+                    self.ds[name] = TextDataset(s, *ids(s))
             if data.transfer is None:
                 self.ds["train_aug"] = self.ds["train"]
-            else:  # labelled examples, then the unlabelled transfer set (labels -1)
-                s = data.student_train
-                self.ds["train_aug"] = TextDataset(
-                    s, tokenize(tok.student, s.inputs, cfg.data.max_length),
-                    None if tok.same or tok.teacher is None else tokenize(tok.teacher, s.inputs, cfg.data.max_length))
+            else:  # labelled examples, then the unlabelled transfer set (labels -1); only the latter is new
+                lab = self.ds["train"]
+                sid, tid = ids(data.transfer)
+                self.ds["train_aug"] = TextDataset(data.student_train, lab.student_ids + sid,
+                                                   None if tid is None else lab.teacher_ids + tid)
             collate = TextCollator(tok.student.pad_token_id or 0,
                                    None if tok.teacher is None else (tok.teacher.pad_token_id or 0))
         self.collate = collate
@@ -228,9 +240,7 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
         with locked(lock, f"output.dir {run_dir}"):
             ckpt = None
             if fresh:
-                if any(p.name != ".lock" for p in run_dir.iterdir()):  # another process got here first
-                    raise DistilleryError(f"output.dir {run_dir} already exists and is not empty; choose another "
-                                          "directory (runs are never overwritten)")
+                _refuse_if_taken(run_dir)  # again under the lock: another process may have got here first
                 ours = True
             else:
                 last = run_dir / "checkpoints" / "last.ckpt"
@@ -295,7 +305,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         student.set_channels_last()
         if teacher is not None:
             teacher.set_channels_last()
-    augment = data.modality == "image" and cfg.data.augment in ("auto", "standard")
+    augment = _augments(cfg, data.modality)
     cache_plan = _cache_plan(cfg, term_spec, data.modality, augment, bf16, quiet) if teacher is not None else None
     loaders = _Loaders(cfg, data, tok, views=cache_plan.views if cache_plan is not None else 0)
     if len(loaders.train) == 0:
@@ -445,12 +455,7 @@ def _forward_flops_per_sample(net: Network | None, probe: dict[str, Any]) -> flo
     """Inference FLOPs per sample (eval, no grad) on the probe batch's input shape."""
     if net is None:
         return None
-    side = "teacher" if getattr(net, "_is_teacher", False) else "student"
-    was = net.training
-    net.eval()
-    with torch.no_grad():
-        flops, _ = count_flops(lambda: net(probe[side]))
-    net.train(was)
+    flops, _ = count_flops(lambda: _probe(net, probe))
     return flops / max(1, int(probe["label"].shape[0]))
 
 

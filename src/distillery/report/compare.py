@@ -7,6 +7,7 @@ arms are reused, so an interrupted comparison continues where it stopped.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
     plan = []
     for arm in arms:
         for i in range(seeds):
-            r = json.loads(json.dumps(raw))
+            r = copy.deepcopy(raw)
             r.setdefault("distill", {})["method"] = "scratch" if arm == "finetune" else arm
             r.setdefault("student", {})["weights"] = init_path if arm == "finetune" else None
             r.setdefault("train", {})["seed"] = base_seed + i

@@ -34,8 +34,7 @@ class DistillationModule(L.LightningModule):
         self._train_count = 0
         self.history: list[dict[str, float]] = []
         self._t0 = time.perf_counter()
-        self._epoch_t0 = self._t0
-        self._epoch_train_s = 0.0
+        self._epoch_s0 = 0.0  # the tracker's training seconds when this epoch began
         self.tracker = None  # a ComputeTracker: FLOPs in the history, budget progress for the schedule
         self.train_loader = None  # its shuffling generator is saved in checkpoints, so a resumed run replays it
 
@@ -66,8 +65,7 @@ class DistillationModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._train_sums, self._train_count = {}, 0
-        self._epoch_t0 = time.perf_counter()
-        self._epoch_train_s = 0.0
+        self._epoch_s0 = self.tracker.train_s if self.tracker is not None else 0.0
         ds = self.trainer.train_dataloader.dataset if self.trainer.train_dataloader is not None else None
         if ds is not None and hasattr(ds, "set_epoch"):
             ds.set_epoch(self.current_epoch)
@@ -107,9 +105,6 @@ class DistillationModule(L.LightningModule):
         raise NumericalFault(f"{what} at step {self.global_step} (epoch {self.current_epoch + 1}); training "
                              f"stopped, {keep}. Lower train.lr, or check the data for extreme values")
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        self._epoch_train_s = time.perf_counter() - self._epoch_t0  # training steps only, evaluation excluded
-
     def on_validation_epoch_start(self) -> None:
         self._correct = {n: [0, 0] for n in self.eval_names}
 
@@ -132,8 +127,9 @@ class DistillationModule(L.LightningModule):
         # the module's, so a callback reading callback_metrics would see the previous epoch's values
         if not self.trainer.sanity_checking and self._train_count:
             row.update({f"train/{k}": round(v / self._train_count, 6) for k, v in self._train_sums.items()})
-            row["train_epoch_s"] = round(self._epoch_train_s, 3)
             if self.tracker is not None:  # cumulative compute so far, for accuracy-vs-FLOPs curves
+                # training steps with their data loading, evaluation excluded (the tracker's clock)
+                row["train_epoch_s"] = round(self.tracker.train_s - self._epoch_s0, 3)
                 row["flops"] = self.tracker.meter.total
                 row["compute_s"] = round(self.tracker.compute_s, 3)
             self.history.append(row)
