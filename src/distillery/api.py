@@ -395,6 +395,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     module = DistillationModule(student, loss_set, teacher_out, tc, len(loaders.train), eval_names)
     tracker = ComputeTracker(meter, tc.budget, prior_s)
     module.tracker = tracker
+    module.diffaugment = cfg.data.diffaugment if data.modality == "image" else None
     _log(f"training student {cfg.student.model} ({count_params(student):,} params) with "
          f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())} for "
          + (f"up to {tc.epochs} epochs within the budget {tc.budget.describe()}" if tc.budget else
@@ -435,6 +436,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                   "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
                   "train_size": len(data.train),
                   "transfer_size": len(data.transfer) if data.transfer is not None else 0,
+                  "synthetic_size": len(data.synthetic) if data.synthetic is not None else 0,
                   "effective_batch_size": tc.batch_size * tc.accumulate_grad_batches * module.trainer.world_size,
                   "resumed_from": ckpt_path},
         "compute": _compute_report(meter, tracker, tc, cfg, bf16, time.perf_counter() - t_start, student, teacher,
@@ -492,6 +494,9 @@ def _cache_plan(cfg: Config, term_spec, modality: str, augment: bool, bf16: bool
     not have one shape per sample)."""
     assert cfg.teacher is not None
     if cfg.teacher.cache == "off":
+        return None
+    if cfg.data.diffaugment is not None and modality == "image":
+        _log("note: teacher outputs are computed live: data.diffaugment changes the inputs at every step", quiet)
         return None
     need = set().union(*(TERMS[n].needs_teacher for n, (w, _) in term_spec.items() if w != 0))
     if not need:

@@ -1,4 +1,4 @@
-"""The ``distillery`` command line: run, eval, predict, demo, methods, compare, report (and plan, when available)."""
+"""The ``distillery`` command line: run, synth, eval, predict, demo, methods, compare, report, plan."""
 from __future__ import annotations
 
 import json
@@ -43,6 +43,22 @@ def run_cmd(
     if t:
         line += f"; teacher accuracy {t['accuracy']:.4f}"
     typer.echo(line)
+
+
+@app.command("synth")
+def synth_cmd(
+    config: Annotated[str, typer.Argument(help="experiment YAML file (its data section and synth section)")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a config key: a.b=value (repeatable)")]
+    = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Generate a labelled synthetic image set with a text-to-image diffusion model (resumable)."""
+    from .config import load_config
+    from .synthetic import synthesize
+
+    r = synthesize(load_config(config, set_ or []), quiet=quiet)
+    typer.echo(f"{r.total} images in {r.out} ({r.generated} generated, {r.kept} kept) in {r.seconds:.1f} s on "
+               f"{r.device}; use them with --set data.synthetic.path={r.out}")
 
 
 @app.command("eval")

@@ -19,6 +19,34 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+class TextAugmentConfig(_Section):
+    """EDA-style text augmentation (Wei & Zou 2019): seeded random swap, deletion, insertion and replacement of
+    words. No thesaurus is used: inserted and replacing words come from the training texts' vocabulary, which is
+    safe here because the teacher, not the original label, supplies the targets of augmented texts."""
+
+    copies: int = Field(1, gt=0, description="augmented copies of every training text")
+    alpha: float = Field(0.1, gt=0, le=0.5, description="fraction of a text's words edited (at least one)")
+    ops: list[Literal["swap", "delete", "insert", "replace"]] = Field(
+        default_factory=lambda: ["swap", "delete", "insert", "replace"], min_length=1,
+        description="the edit operations; each copy uses one, drawn at random")
+
+
+class SyntheticDataConfig(_Section):
+    """Synthetic labelled images mixed with the real training set (Farhat & Chen 2024, §1.6 of papers.md)."""
+
+    path: str = Field(description="an image folder with one sub-folder per class (as `distillery synth` writes)")
+    ratio: float = Field(1.0, gt=0, description="synthetic images per real training image (1 = '1x', 2 = '2x'); "
+                         "all of them when the folder has fewer")
+
+
+class DiffAugmentConfig(_Section):
+    """Differentiable batch augmentation (Zhao et al. 2020 DiffAugment; Zhao & Bilen 2021 DSA parameters)."""
+
+    ops: list[Literal["flip", "color", "crop", "rotate", "scale", "cutout"]] = Field(
+        default_factory=lambda: ["flip", "color", "crop", "rotate", "scale", "cutout"], min_length=1)
+    mode: Literal["one", "all"] = Field("one", description="one op drawn per batch (the paper's S), or all in turn (M)")
+
+
 class DataConfig(_Section):
     """Where the task data is and how to read it."""
 
@@ -42,10 +70,19 @@ class DataConfig(_Section):
         "for images, none for text")
     image_size: int | None = Field(None, gt=0, description="resize images to this square size when decoding")
     max_samples: int | None = Field(None, gt=0, description="cap each split (quick experiments)")
-    transfer: Literal["none", "rest"] = Field(
-        "none", description="an unlabelled transfer set (Farhat & Chen 2024): 'rest' = the training examples that "
-        "shots_per_class leaves out, labels hidden; the teacher-driven terms see them, cross-entropy does not")
-
+    transfer: str = Field(
+        "none", description="an unlabelled transfer set (Farhat & Chen 2024) on which only the teacher-driven terms "
+        "are computed (cross-entropy stays on labelled data): 'none'; 'rest' = the training examples that "
+        "shots_per_class leaves out, labels hidden; or a path to extra inputs of the task's kind (a .txt file with "
+        "one text per line, a CSV/TSV/JSON/parquet file or folder with data.text_column, an image folder, a .npz)")
+    text_augment: TextAugmentConfig | None = Field(
+        None, description="text tasks: EDA-style token edits (Wei & Zou 2019) of the training texts, added to the "
+        "unlabelled transfer set (the teacher labels them)")
+    synthetic: SyntheticDataConfig | None = Field(
+        None, description="labelled synthetic images (e.g. from `distillery synth`) mixed into the training set")
+    diffaugment: DiffAugmentConfig | None = Field(
+        None, description="images: batch-level differentiable augmentation (DiffAugment/DSA), the same for teacher "
+        "and student; the teacher then runs live")
 
     @model_validator(mode="after")
     def _transfer_needs_shots(self):
@@ -168,6 +205,38 @@ class TrainConfig(_Section):
     progress: bool = True
 
 
+class SynthConfig(_Section):
+    """`distillery synth`: a labelled synthetic image set from a text-to-image diffusion model (Farhat & Chen 2024
+    use Stable Diffusion v1-4 with prompts like "a picture of a {class}", 1x or 2x the training-set size)."""
+
+    model: str = Field("CompVis/stable-diffusion-v1-4", description="a diffusers text-to-image pipeline: Hub id or "
+                       "local folder")
+    out: str | None = Field(None, description="output folder (default: <output.dir>-synthetic)")
+    prompts: list[str] | None = Field(None, description="templates with {class}; image k of a class uses template "
+                                      "k mod len (default: per dataset family, see `distillery.synthetic.prompts`)")
+    images_per_class: int | None = Field(None, gt=0)
+    ratio: float | None = Field(None, gt=0, description="images per class = ratio x (real training images / classes)"
+                                "; default 1 when images_per_class is not given")
+    class_names: dict[str, str] = Field(default_factory=dict, description="how a class is written in prompts, "
+                                        "e.g. {automobile: car}")
+    batch_size: int = Field(4, gt=0)
+    steps: int = Field(50, gt=0, description="denoising steps")
+    guidance: float = Field(7.5, ge=0)
+    height: int | None = Field(None, gt=0, description="generation size (default: the pipeline's)")
+    width: int | None = Field(None, gt=0)
+    save_size: int | None = Field(None, gt=0, description="resize saved images to this square size (default: the "
+                                  "task's image size when its images are square, else as generated)")
+    seed: int = 0
+    device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field("auto", description="auto = fp16 on GPU, fp32 on CPU")
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if self.images_per_class is not None and self.ratio is not None:
+            raise ValueError("give images_per_class or ratio, not both")
+        return self
+
+
 class OutputConfig(_Section):
     dir: str = Field(description="the run directory; refused if it already exists and is not empty")
 
@@ -179,6 +248,7 @@ class Config(_Section):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig
+    synth: SynthConfig | None = Field(None, description="settings of `distillery synth` (ignored by `run`)")
 
     @field_validator("teacher", mode="before")
     @classmethod
@@ -274,6 +344,10 @@ def _looks_local(s: str) -> bool:
 def _check_files(cfg: Config, base_dir: Path) -> None:
     """Resolve local paths and report missing files with their key path."""
     checks: list[tuple[str, Any, str]] = [("data.source", cfg.data, "source")]
+    if cfg.data.synthetic is not None:
+        checks.append(("data.synthetic.path", cfg.data.synthetic, "path"))
+    if cfg.data.transfer not in ("none", "rest"):
+        checks.append(("data.transfer", cfg.data, "transfer"))
     for section, name in (("teacher", cfg.teacher), ("student", cfg.student)):
         if name is not None:
             checks.append((f"{section}.weights", name, "weights"))
@@ -284,8 +358,14 @@ def _check_files(cfg: Config, base_dir: Path) -> None:
         resolved = _resolve(value, base_dir)
         if resolved is not None:
             setattr(obj, attr, resolved)
-        elif _looks_local(value) or attr == "weights":
+        elif _looks_local(value) or attr in ("weights", "path", "transfer"):
             raise DistilleryError(f"{key}: file or folder not found: {value}")
+    if cfg.synth is not None:
+        resolved = _resolve(cfg.synth.model, base_dir)
+        if resolved is not None:
+            cfg.synth.model = resolved
+        elif _looks_local(cfg.synth.model):
+            raise DistilleryError(f"synth.model: local pipeline folder not found: {cfg.synth.model}")
     for section, spec in (("teacher", cfg.teacher), ("student", cfg.student)):
         if spec is not None and spec.model.startswith(("hf:", "ckpt:")):
             prefix, rest = spec.model.split(":", 1)

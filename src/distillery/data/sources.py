@@ -59,6 +59,7 @@ class TaskData:
     test: Split
     notes: list[str] = field(default_factory=list)
     transfer: Split | None = None  # unlabelled inputs (labels -1): only the teacher-driven terms see them
+    synthetic: Split | None = None  # labelled synthetic images, trained on like real ones (not by the teacher head)
 
     @property
     def num_classes(self) -> int:
@@ -66,16 +67,18 @@ class TaskData:
 
     @property
     def student_train(self) -> Split:
-        """What the student trains on: the labelled training split, then the transfer set (labels -1)."""
-        if self.transfer is None:
-            return self.train
-        return concat(self.train, self.transfer)
+        """What the student trains on: the labelled training split, the synthetic images, then the transfer set
+        (labels -1)."""
+        return concat(self.train, *(s for s in (self.synthetic, self.transfer) if s is not None))
 
 
-def concat(a: Split, b: Split) -> Split:
-    if isinstance(a.inputs, torch.Tensor):
-        return Split(torch.cat([a.inputs, b.inputs]), torch.cat([a.labels, b.labels]))
-    return Split(list(a.inputs) + list(b.inputs), torch.cat([a.labels, b.labels]))
+def concat(first: Split, *more: Split) -> Split:
+    if not more:
+        return first
+    labels = torch.cat([first.labels, *(m.labels for m in more)])
+    if isinstance(first.inputs, torch.Tensor):
+        return Split(torch.cat([first.inputs, *(m.inputs for m in more)]), labels)
+    return Split([x for s in (first, *more) for x in s.inputs], labels)
 
 
 def _err(cfg: DataConfig, msg: str) -> DistilleryError:
@@ -219,17 +222,19 @@ def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str]:
     return out, names, modality
 
 
-def _images_from_column(values: list[Any], cfg: DataConfig) -> torch.Tensor:
+def _images_from_column(values: list[Any], cfg: DataConfig, size: int | tuple[int, int] | None = None) -> torch.Tensor:
     from PIL import Image
 
-    size = cfg.image_size
+    size = size or cfg.image_size
+    if isinstance(size, int):
+        size = (size, size)
     arrs = []
     for im in values:
         if not isinstance(im, Image.Image):
             im = Image.fromarray(np.asarray(im, dtype=np.uint8))
         im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.BICUBIC)
+        if size is not None and im.size != size:
+            im = im.resize(size, Image.BICUBIC)
         arrs.append(np.asarray(im, dtype=np.uint8))
     if len({a.shape for a in arrs}) > 1:
         raise _err(cfg, "images have different sizes; set data.image_size to resize them")
@@ -289,9 +294,91 @@ def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
     if transfer is not None and len(transfer) == 0:
         transfer = None
         notes.append("data.transfer: rest is empty (every training example is labelled)")
+    if cfg.transfer not in ("none", "rest"):
+        transfer = _read_unlabelled(cfg, cfg.transfer, modality, train)
+    synthetic = None
+    if cfg.synthetic is not None:
+        if modality != "image":
+            raise _err(cfg, "data.synthetic mixes synthetic images into an image task; this task is text")
+        synthetic = _read_synthetic(cfg, names, train, seed)
+        notes.append(f"data.synthetic: {len(synthetic)} synthetic images from {cfg.synthetic.path}")
+    if cfg.text_augment is not None:
+        if modality != "text":
+            raise _err(cfg, "data.text_augment edits texts; this task has images (see data.diffaugment)")
+        from .text_augment import eda
+
+        base = list(train.inputs) + (list(transfer.inputs) if transfer is not None else [])
+        ta = cfg.text_augment
+        extra = eda(base, ta.copies, ta.alpha, ta.ops, seed)
+        more = Split(extra, torch.full((len(extra),), -1, dtype=torch.long))
+        transfer = more if transfer is None else concat(transfer, more)
+        notes.append(f"data.text_augment: {len(extra)} edited texts added to the transfer set")
     for name, s in (("train", train), ("validation", val), ("test", test)):
         if s is not None and len(s) == 0:
             raise _err(cfg, f"the {name} split is empty")
         if s is not None and len(s) and int(s.labels.max()) >= len(names):
             raise _err(cfg, f"the {name} split has label {int(s.labels.max())} but only {len(names)} classes")
-    return TaskData(modality, names, train, val, test, notes, transfer)
+    return TaskData(modality, names, train, val, test, notes, transfer, synthetic)
+
+
+def _read_unlabelled(cfg: DataConfig, path: str, modality: str, like: Split) -> Split:
+    """The inputs at ``path`` (a transfer set), of the task's kind; labels are -1."""
+    src = Path(path)
+    where = f"data.transfer {path}"
+    if modality == "text":
+        if src.suffix.lower() == ".txt":
+            inputs: Any = [ln.strip() for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        else:
+            ds = _hf_dataset(cfg.model_copy(update={"source": path}))
+            cols = [c for c in (cfg.text_column, cfg.text_pair_column) if c is not None]
+            for d in ds.values():
+                missing = [c for c in cols if c not in d.column_names]
+                if missing:
+                    raise DistilleryError(f"{where}: no text column {missing[0]!r} (columns: "
+                                          f"{', '.join(d.column_names)})")
+            firsts = [str(t) for d in ds.values() for t in d[cols[0]]]
+            inputs = (list(zip(firsts, [str(t) for d in ds.values() for t in d[cols[1]]], strict=True))
+                      if len(cols) == 2 else firsts)
+    else:
+        size = tuple(like.inputs.shape[-2:])[::-1]  # PIL (width, height)
+        if src.suffix.lower() == ".npz":
+            splits, _ = _load_npz(cfg.model_copy(update={"source": path}))
+            imgs = torch.cat([s.inputs for s in splits.values()])
+            if tuple(imgs.shape[-2:]) != tuple(like.inputs.shape[-2:]):
+                imgs = torch.nn.functional.interpolate(imgs.float(), size=tuple(like.inputs.shape[-2:]),
+                                                       mode="bilinear", antialias=True).round().clamp(0, 255)
+                imgs = imgs.to(torch.uint8)
+            inputs = imgs
+        else:
+            ds = _hf_dataset(cfg.model_copy(update={"source": path}))
+            col = next((c for c in ("image", "img", "pixel_values") if c in ds["train"].column_names), None)
+            if col is None:
+                raise DistilleryError(f"{where}: no images found")
+            inputs = _images_from_column([im for d in ds.values() for im in d[col]], cfg, size)  # type: ignore
+    if len(inputs) == 0:
+        raise DistilleryError(f"{where}: no inputs found")
+    return Split(inputs, torch.full((len(inputs),), -1, dtype=torch.long))
+
+
+def _read_synthetic(cfg: DataConfig, names: list[str], like: Split, seed: int) -> Split:
+    """Labelled synthetic images from a class-folder tree, resized like the real ones, ``ratio`` x the real count
+    (a seeded subset when there are more)."""
+    assert cfg.synthetic is not None
+    path = cfg.synthetic.path
+    ds = _hf_dataset(cfg.model_copy(update={"source": path}))["train"]
+    if "label" not in ds.column_names or not hasattr(ds.features["label"], "names"):
+        raise DistilleryError(f"data.synthetic.path {path}: expected one sub-folder of images per class")
+    folder_names = list(ds.features["label"].names)
+    index = {n: i for i, n in enumerate(names)}
+    unknown = [n for n in folder_names if n not in index]
+    if unknown:
+        raise DistilleryError(f"data.synthetic.path {path}: folder {unknown[0]!r} is not a class of the task "
+                              f"(classes: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''})")
+    want = int(round(cfg.synthetic.ratio * len(like)))
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.permutation(len(ds))[:want])
+    ds = ds.select(keep.tolist())
+    size = tuple(like.inputs.shape[-2:])[::-1]
+    images = _images_from_column(ds["image"], cfg, size)  # type: ignore[arg-type]
+    labels = torch.tensor([index[folder_names[i]] for i in ds["label"]], dtype=torch.long)
+    return Split(images, labels)

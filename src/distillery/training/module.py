@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from ..config import TrainConfig
+from ..data.diffaugment import batch_generator, diff_augment
 from ..errors import NumericalFault
 from ..losses.terms import LossSet
 from ..models.base import Network
@@ -37,6 +38,7 @@ class DistillationModule(L.LightningModule):
         self._epoch_s0 = 0.0  # the tracker's training seconds when this epoch began
         self.tracker = None  # a ComputeTracker: FLOPs in the history, budget progress for the schedule
         self.train_loader = None  # its shuffling generator is saved in checkpoints, so a resumed run replays it
+        self.diffaugment = None  # a DiffAugmentConfig: batch augmentation shared by teacher and student
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -71,6 +73,10 @@ class DistillationModule(L.LightningModule):
             ds.set_epoch(self.current_epoch)
 
     def training_step(self, batch, batch_idx):
+        if self.diffaugment is not None:
+            gen = batch_generator(self.cfg.seed, self.current_epoch, batch_idx)
+            x = diff_augment(batch["student"]["pixel_values"], self.diffaugment.ops, self.diffaugment.mode, gen)
+            batch = {**batch, "student": {"pixel_values": x}, "teacher": {"pixel_values": x}}  # one view for both
         s = self.student(batch["student"])
         t = self._teacher.outputs(batch) if (self._teacher is not None and self.losses.needs_teacher) else None
         parts = self.losses(s, t, batch)
