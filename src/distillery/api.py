@@ -232,6 +232,13 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
     needs_teacher = any(w != 0 and type_needs_teacher(n) for n, (w, _) in term_spec.items())
     if needs_teacher and cfg.teacher is None:
         raise DistilleryError(f"distill.method {cfg.distill.method!r} needs a teacher: add a teacher section")
+    from .training.distributed import is_rank_zero
+
+    if not is_rank_zero():
+        # another process of a distributed run (torchrun, SLURM, or Lightning's launcher re-running this command):
+        # rank 0 owns the run directory; this process prepares the same inputs, trains its part, writes nothing
+        return _run(cfg, run_dir, term_spec, needs_teacher, bf16, True, t_start, _last_ckpt(run_dir, fresh),
+                    writes=False)
     if fresh:
         _prepare_run_dir(str(run_dir))
     lock = run_dir / ".lock"
@@ -243,9 +250,8 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
                 _refuse_if_taken(run_dir)  # again under the lock: another process may have got here first
                 ours = True
             else:
-                last = run_dir / "checkpoints" / "last.ckpt"
-                ckpt = str(last) if last.is_file() else None
-                _log(f"resuming {run_dir} " + (f"from {last}" if ckpt else "from the start (no checkpoint yet)"),
+                ckpt = _last_ckpt(run_dir, fresh)
+                _log(f"resuming {run_dir} " + (f"from {ckpt}" if ckpt else "from the start (no checkpoint yet)"),
                      quiet)
                 if ckpt is None:  # nothing to keep: start over in the same directory
                     for p in run_dir.iterdir():
@@ -266,14 +272,20 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
         raise
 
 
+def _last_ckpt(run_dir: Path, fresh: bool) -> str | None:
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return str(last) if not fresh and last.is_file() else None
+
+
 def type_needs_teacher(term_name: str) -> bool:
     return bool(TERMS[term_name].needs_teacher)
 
 
 def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool, quiet: bool,
-         t_start: float, ckpt_path: str | None = None) -> dict[str, Any]:
+         t_start: float, ckpt_path: str | None = None, writes: bool = True) -> dict[str, Any]:
     tc = cfg.train
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # for --resume
+    if writes:
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # for --resume
     _log(f"reading data from {cfg.data.source}", quiet)
     data = load_task_data(cfg.data, seed=tc.seed)
     if data.num_classes < 2:
@@ -396,6 +408,13 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     tracker = ComputeTracker(meter, tc.budget, prior_s)
     module.tracker = tracker
     module.diffaugment = cfg.data.diffaugment if data.modality == "image" else None
+    from .training.distributed import GATHERABLE
+
+    needs = loss_set.needs_student | loss_set.needs_teacher
+    module.gather = cfg.distill.gather and needs <= GATHERABLE
+    if cfg.distill.gather and not module.gather and (tc.devices not in (1, "1") or tc.num_nodes > 1):
+        _log(f"note: the loss terms need {', '.join(sorted(needs - GATHERABLE))}, which are not gathered across "
+             "processes: every process computes the loss on its own part of the batch", quiet)
     _log(f"training student {cfg.student.model} ({count_params(student):,} params) with "
          f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())} for "
          + (f"up to {tc.epochs} epochs within the budget {tc.budget.describe()}" if tc.budget else
@@ -409,6 +428,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             detach_teacher()
     history = module.history
     train_time = time.perf_counter() - t_train
+    if not writes:  # not rank 0: its part of training is done; rank 0 evaluates and writes
+        return {"history": history}
     for net in (student, teacher):  # evaluate and time the plain networks (the student as it is saved)
         if net is not None:
             _request_features(net, set())

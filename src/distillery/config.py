@@ -149,6 +149,10 @@ class DistillConfig(_Section):
     temperature: float = Field(4.0, gt=0)
     projector: Literal["mlp", "linear"] = "mlp"
     proj_dim: int = Field(128, gt=0)
+    gather: bool = Field(True, description="multi-process runs: gather logits, embeddings, labels and indices of "
+                         "all processes so that every loss term sees the global batch (needed for batch-level terms: "
+                         "uniformity, RKD, PKT, CRD's memory); terms on hidden states or attention always compute per "
+                         "process")
 
 
 class BudgetConfig(_Section):

@@ -111,6 +111,13 @@ class TextCollator:
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,
                 collate) -> DataLoader:
+    """Training (``shuffle``): seeded global batches, each process of a distributed run taking its slice (on one
+    process exactly a shuffled ``DataLoader``'s batches); evaluation: sequential."""
+    from ..training.distributed import GlobalBatchSampler
+
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate,
-                      generator=gen, persistent_workers=num_workers > 0, drop_last=False)
+    common = {"num_workers": num_workers, "collate_fn": collate, "generator": gen,
+              "persistent_workers": num_workers > 0}
+    if shuffle:
+        return DataLoader(dataset, batch_sampler=GlobalBatchSampler(len(dataset), batch_size, gen), **common)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, **common)

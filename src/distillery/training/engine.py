@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
 from ..fileio import atomic_write
+from .distributed import ShardSampler
 from .module import DistillationModule
 
 
@@ -43,9 +44,13 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
                         precision=cfg.precision, deterministic=cfg.deterministic, callbacks=callbacks,
                         logger=loggers, log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(train_loader))),
                         num_sanity_val_steps=0, enable_progress_bar=cfg.progress, enable_model_summary=False,
-                        default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
+                        default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()],
+                        use_distributed_sampler=False)  # our samplers split batches and shards per process
     module.train_loader = train_loader
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders, ckpt_path=ckpt_path)
+    # the training loader's GlobalBatchSampler slices global batches per process; evaluation is sharded here
+    sharded = [DataLoader(d.dataset, batch_size=d.batch_size, sampler=ShardSampler(len(d.dataset)),  # type: ignore
+                          collate_fn=d.collate_fn, num_workers=d.num_workers) for d in eval_loaders]
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=sharded, ckpt_path=ckpt_path)
     return ckpt
 
 

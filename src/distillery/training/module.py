@@ -18,6 +18,7 @@ from ..errors import NumericalFault
 from ..losses.terms import LossSet
 from ..models.base import Network
 from ..teacher.outputs import TeacherOutputs
+from .distributed import all_reduce_sum, gather_batch, world_size
 
 
 class DistillationModule(L.LightningModule):
@@ -39,6 +40,7 @@ class DistillationModule(L.LightningModule):
         self.tracker = None  # a ComputeTracker: FLOPs in the history, budget progress for the schedule
         self.train_loader = None  # its shuffling generator is saved in checkpoints, so a resumed run replays it
         self.diffaugment = None  # a DiffAugmentConfig: batch augmentation shared by teacher and student
+        self.gather = False  # multi-process: compute the loss on the global batch (features of all processes)
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -79,6 +81,8 @@ class DistillationModule(L.LightningModule):
             batch = {**batch, "student": {"pixel_values": x}, "teacher": {"pixel_values": x}}  # one view for both
         s = self.student(batch["student"])
         t = self._teacher.outputs(batch) if (self._teacher is not None and self.losses.needs_teacher) else None
+        if self.gather and world_size() > 1:
+            s, t, batch = gather_batch(s, t, batch)
         parts = self.losses(s, t, batch)
         loss = torch.stack(list(parts.values())).sum()
         if not torch.isfinite(loss.detach()):
@@ -122,6 +126,15 @@ class DistillationModule(L.LightningModule):
         c[1] += int(batch["label"].numel())
 
     def on_validation_epoch_end(self) -> None:
+        # every process evaluated its shard and trained on its slice of the global batches: sum over processes
+        names = sorted(self._correct)
+        flat = all_reduce_sum([float(v) for n in names for v in self._correct[n]], self.device)
+        self._correct = {n: [int(flat[2 * i]), int(flat[2 * i + 1])] for i, n in enumerate(names)}
+        # per-sample mean training losses: sums and counts over processes (with the gathered global batch every
+        # process holds the same sums and counts, and the ratio is unchanged)
+        keys = sorted(self._train_sums)
+        flat = all_reduce_sum([self._train_sums[k] for k in keys] + [float(self._train_count)], self.device)
+        self._train_sums, self._train_count = {k: flat[i] for i, k in enumerate(keys)}, int(flat[-1])
         row: dict[str, float] = {"epoch": self.current_epoch + 1, "step": self.global_step,
                                  "elapsed_s": round(time.perf_counter() - self._t0, 3)}
         for name, (correct, total) in self._correct.items():
