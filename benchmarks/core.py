@@ -28,6 +28,8 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "b77_full_au": (B77, "au", ["train.epochs=20"]),
     # the full training split plus 3 EDA-edited copies of every text as an unlabelled transfer set (issue 7)
     "b77_full_eda_au": (B77, "au", ["train.epochs=20", "data.text_augment.copies=3"]),
+    # the teacher fine-tuned on the task (3 epochs, lr 2e-5) instead of linearly probed
+    "b77_full_ftT_au": (B77, "au", ["train.epochs=20", "teacher.head=ft"]),
     "b77_10shot_scratch": (B77, "scratch", ["train.epochs=60", "data.shots_per_class=10"]),
     "b77_10shot_au": (B77, "au", ["train.epochs=60", "data.shots_per_class=10"]),
     # issue 7: the 9,500 training texts left out by the 10-shot split as an unlabelled transfer set
