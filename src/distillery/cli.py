@@ -38,6 +38,8 @@ def run_cmd(
         raise DistilleryError("give an experiment YAML file, or --resume RUN_DIR")
     else:
         metrics = run(load_config(config, set_ or [], method), quiet=quiet)
+    if "student" not in metrics:  # not rank 0 of a distributed run: rank 0 reports
+        return
     s, t = metrics["student"], metrics["teacher"]
     line = f"student accuracy {s['accuracy']:.4f} (best {s['best_accuracy']:.4f}), {s['params']:,} params"
     if t:

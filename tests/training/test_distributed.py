@@ -12,10 +12,10 @@ import yaml
 from distillery.training.distributed import GlobalBatchSampler
 
 
-def _cli(cfg: dict, path, *extra: str) -> dict:
+def _cli(cfg: dict, path, launcher: list[str] | None = None) -> dict:
     path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "distillery.cli", "run", str(path), "--quiet", *extra],
+    r = subprocess.run([sys.executable, *(launcher or []), "-m", "distillery.cli", "run", str(path), "--quiet"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads((path.parent / cfg["output"]["dir"] / "metrics.json").read_text())
@@ -39,6 +39,12 @@ def test_two_processes_match_one_with_the_same_global_batch(make_text_config, tm
         assert b["test/acc"] == pytest.approx(a["test/acc"], abs=1 / 48 + 1e-9)  # at most one test example apart
     assert two["student"]["accuracy"] == pytest.approx(one["student"]["accuracy"], abs=1 / 48 + 1e-9)
     assert not (tmp_path / "two" / ".lock").exists() and (tmp_path / "two" / "student.safetensors").exists()
+    if method == "kd":  # the same 2-process run started by torchrun (all ranks run the command from the start)
+        two_cfg["output"]["dir"] = str(tmp_path / "torchrun")
+        tr = _cli(two_cfg, tmp_path / "torchrun.yaml",
+                  ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"])
+        assert [h["train/loss"] for h in tr["history"]] == pytest.approx([h["train/loss"] for h in two["history"]],
+                                                                         rel=1e-6)
 
 
 def test_global_batch_sampler_slices_the_one_process_batches(monkeypatch):

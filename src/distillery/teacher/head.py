@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from ..compute.flops import FlopMeter, count_flops, shape_key
 from ..errors import DistilleryError
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_write, atomic_write_text, locked
 from ..models.base import Network
 from ..progress import track
 
@@ -140,46 +140,48 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
     path = root / f"{digest}.safetensors"
     from safetensors.torch import load_file
 
-    if not adapt:
-        net.replace_head(num_classes)
-    if path.exists():
-        sd = load_file(str(path))
-        target = net.get_head() if mode == "lp" else net
-        target.load_state_dict(sd)
-        net.head_fits = True
-        info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
-        return HeadResult(mode=mode, reused=True, path=str(path), info=info)
+    # one process prepares a given head, the others (a distributed run's ranks, parallel runs) wait and reuse it
+    with locked(path.with_suffix(".lock"), f"teacher head {path}", wait=True):
+        if not adapt:
+            net.replace_head(num_classes)
+        if path.exists():
+            sd = load_file(str(path))
+            target = net.get_head() if mode == "lp" else net
+            target.load_state_dict(sd)
+            net.head_fits = True
+            info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
+            return HeadResult(mode=mode, reused=True, path=str(path), info=info)
 
-    if adapt:  # start from the pre-trained head and fine-tune everything
-        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
-                  meter)
-        net.head_fits = True
-        started = HeadResult(mode="ft", reused=False, path=str(path), info={"from": "pretrained head"})
-        return _store(net, mode, path, key, started, meter, t_start)
-    feats = {}
-    for split in ("train_eval", "val"):
-        if loaders.get(split) is not None:
-            feats[split] = compute_features(net, loaders[split], {"embedding"}, f"teacher embeddings ({split})",
-                                            progress=progress, bf16=bf16)
-    labels = {s: loaders[s].dataset.labels for s in feats}  # type: ignore[union-attr]
-    xv = feats["val"]["embedding"] if "val" in feats else None
-    def probe():
-        return fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
-                                labels.get("val"))
+        if adapt:  # start from the pre-trained head and fine-tune everything
+            _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
+                      meter)
+            net.head_fits = True
+            started = HeadResult(mode="ft", reused=False, path=str(path), info={"from": "pretrained head"})
+            return _store(net, mode, path, key, started, meter, t_start)
+        feats = {}
+        for split in ("train_eval", "val"):
+            if loaders.get(split) is not None:
+                feats[split] = compute_features(net, loaders[split], {"embedding"}, f"teacher embeddings ({split})",
+                                                progress=progress, bf16=bf16)
+        labels = {s: loaders[s].dataset.labels for s in feats}  # type: ignore[union-attr]
+        xv = feats["val"]["embedding"] if "val" in feats else None
+        def probe():
+            return fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
+                                    labels.get("val"))
 
-    if meter is not None:
-        probe_flops, (head, info) = count_flops(probe)
-        meter.by_phase["teacher_head"] += probe_flops
-    else:
-        head, info = probe()
-    net.get_head().load_state_dict(head.state_dict())
-    result = HeadResult(mode=mode, reused=False, path=str(path), embeddings=feats, info=info)
-    if mode == "ft":
-        _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
-                  meter)
-        result.embeddings = {}
-    net.head_fits = True
-    return _store(net, mode, path, key, result, meter, t_start)
+        if meter is not None:
+            probe_flops, (head, info) = count_flops(probe)
+            meter.by_phase["teacher_head"] += probe_flops
+        else:
+            head, info = probe()
+        net.get_head().load_state_dict(head.state_dict())
+        result = HeadResult(mode=mode, reused=False, path=str(path), embeddings=feats, info=info)
+        if mode == "ft":
+            _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
+                      meter)
+            result.embeddings = {}
+        net.head_fits = True
+        return _store(net, mode, path, key, result, meter, t_start)
 
 
 def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: HeadResult,

@@ -108,7 +108,8 @@ def gather_batch(s: Features, t: Features | None, batch: dict[str, Any]) -> tupl
     sample indices of all processes concatenated in rank order. Every process then computes the same loss; DDP's
     gradient average then equals the 1-process gradient of the global batch."""
     def feats(f: Features, grad: bool) -> Features:
-        return Features(**{k: _gather(getattr(f, k), grad) for k in GATHERABLE if getattr(f, k) is not None})
+        return Features(**{k: _gather(getattr(f, k), grad) for k in sorted(GATHERABLE)  # one order on every process
+                            if getattr(f, k) is not None})
 
     out = {**batch, "label": _gather(batch["label"], False), "index": _gather(batch["index"], False)}
     return feats(s, True), (feats(t, False) if t is not None else None), out
