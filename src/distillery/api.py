@@ -537,6 +537,7 @@ def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data
                         tok: _Tokenizers | None, bf16: bool, quiet: bool, flops=None):
     """Open (verify, resume or build) the teacher-output cache of this run; returns its reader and report."""
     from .teacher.head import cache_root, weights_fingerprint
+    from .training.distributed import launch_shard
 
     assert cfg.teacher is not None
     tc = cfg.train
@@ -561,7 +562,7 @@ def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data
 
     reader, report = open_cache(root, key, plan, len(data.student_train), teacher, dataset_for_view, loaders.collate,
                                 tc.eval_batch_size, torch.device("cpu"), bf16, tc.progress,
-                                notify=lambda m: _log(f"note: {m}", quiet), flops=flops)
+                                notify=lambda m: _log(f"note: {m}", quiet), flops=flops, shard=launch_shard())
     _log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB, {plan.views} view(s)"
          + (f", built in {report.build_s:.1f} s" if report.status != "reused" else "") + ")", quiet)
     return reader, report

@@ -24,7 +24,7 @@ def setup():
     return net, split
 
 
-def _open(root, net, split, key=None, notices=None, calls=None, **settings):
+def _open(root, net, split, key=None, notices=None, calls=None, shard=None, **settings):
     settings = {"features": ("embedding", "logits"), "views": 3, "chunk": 16, **settings}
 
     def dataset_for_view(v):
@@ -36,7 +36,7 @@ def _open(root, net, split, key=None, notices=None, calls=None, **settings):
 
     return open_cache(root, key or {"teacher": "t1"}, CacheSettings(**settings), N, net, dataset_for_view,
                       collate_images, 8, torch.device("cpu"), False, False,
-                      notify=(notices.append if notices is not None else lambda m: None))
+                      notify=(notices.append if notices is not None else lambda m: None), shard=shard)
 
 
 def _batches(split, epoch, views=3):
@@ -165,3 +165,37 @@ def test_topk_and_half_precision_storage(setup, tmp_path):
     assert abs(float(kd_loss(s, out.logits)) - float(kd_loss(s, ref.logits))) < 0.1 * float(kd_loss(s, ref.logits))
     full_size = TeacherCache(tmp_path / "k", {}, CacheSettings(("logits",)), N)
     assert report.size_bytes > 0 and full_size is not None
+
+
+def test_two_ranks_build_a_cache_equal_to_one_process_byte_for_byte(setup, tmp_path):
+    import threading
+
+    net, split = setup
+    single, _ = _open(tmp_path / "one", net, split)
+    results: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def rank(r):  # two "processes" of one run: separate file locks, one shared cache folder
+        try:
+            results[r] = _open(tmp_path / "two", net, split, shard=(r, 2))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    one = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    two = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert two["complete"] and two["shards"] == 2 and two["done"] == one["done"]
+    for name, spec in one["arrays"].items():
+        assert (tmp_path / "two" / spec["file"]).read_bytes() == (tmp_path / "one" / spec["file"]).read_bytes()
+    assert not (tmp_path / "two" / "shards" / "2").exists()  # the shards are gone once merged
+    for r in (0, 1):
+        reader, report = results[r]
+        assert report.status in ("built in 2 shards", "reused")
+        assert all(torch.equal(reader.tensors[k], single.tensors[k]) for k in single.tensors)
+    _, again = _open(tmp_path / "two", net, split, shard=(1, 2))
+    assert again.status == "reused"

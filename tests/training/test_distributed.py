@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,10 +42,17 @@ def test_two_processes_match_one_with_the_same_global_batch(make_text_config, tm
     assert not (tmp_path / "two" / ".lock").exists() and (tmp_path / "two" / "student.safetensors").exists()
     if method == "kd":  # the same 2-process run started by torchrun (all ranks run the command from the start)
         two_cfg["output"]["dir"] = str(tmp_path / "torchrun")
+        two_cfg["teacher"]["cache_dir"] = str(tmp_path / "fresh_cache")  # so both ranks build the teacher cache
         tr = _cli(two_cfg, tmp_path / "torchrun.yaml",
                   ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"])
         assert [h["train/loss"] for h in tr["history"]] == pytest.approx([h["train/loss"] for h in two["history"]],
                                                                          rel=1e-6)
+        assert tr["teacher"]["cache"]["status"] == "built in 2 shards"
+        a, b = Path(one["teacher"]["cache"]["path"]), Path(tr["teacher"]["cache"]["path"])
+        ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+        assert ma["done"] == mb["done"] and ma["arrays"] == mb["arrays"]
+        for spec in ma["arrays"].values():  # the 2-rank cache equals the 1-process cache byte for byte
+            assert (a / spec["file"]).read_bytes() == (b / spec["file"]).read_bytes()
 
 
 def test_global_batch_sampler_slices_the_one_process_batches(monkeypatch):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class CacheSettings:
 @dataclass
 class CacheReport:
     path: str
-    status: str  # built | reused | resumed | rebuilt
+    status: str  # built | reused | resumed | rebuilt | built in N shards
     build_s: float = 0.0
     teacher_forward_s: float = 0.0
     size_bytes: int = 0
@@ -235,6 +236,31 @@ class TeacherCache:
             self.manifest["arrays"][name] = {"file": file, "shape": shape, "dtype": str(np.dtype(np_dtype))}
         self._save_manifest()
 
+    def merge(self, parts: list[TeacherCache]) -> None:
+        """Fill this (empty) cache with the chunks of shard caches built with the same key and settings, then mark
+        it complete when every chunk is there. Rows are copied as stored: the result equals a 1-process build."""
+        for part in parts:
+            for name, spec in part.manifest["arrays"].items():
+                if name not in self.arrays:
+                    self.arrays[name] = np.lib.format.open_memmap(self.root / spec["file"], mode="w+",
+                                                                  dtype=np.dtype(spec["dtype"]),
+                                                                  shape=tuple(spec["shape"]))
+                    self.manifest["arrays"][name] = dict(spec)
+            for chunk_id in part.manifest["done"]:
+                view, lo, hi = part._bounds(chunk_id)
+                for name, arr in part.arrays.items():
+                    self.arrays[name][view, lo:hi] = arr[view, lo:hi]
+                self.manifest["done"][chunk_id] = _checksum(self.arrays, view, lo, hi)
+        for arr in self.arrays.values():
+            arr.flush()
+        n_chunks = -(-self.num_samples // self.settings.chunk)
+        self.manifest["complete"] = len(self.manifest["done"]) == self.settings.views * n_chunks
+        self.manifest["build_s"] = max((p.manifest.get("build_s", 0.0) for p in parts), default=0.0)
+        for k in ("teacher_forward_s", "build_flops"):
+            self.manifest[k] = sum(p.manifest.get(k, 0.0) or 0.0 for p in parts)
+        self.manifest["shards"] = len(parts)
+        self._save_manifest()
+
     def _write(self, name: str, view: int, rows: torch.Tensor, values: torch.Tensor) -> None:
         _, torch_view = _storage_dtype(name, self.settings)
         if torch_view is not None:
@@ -245,12 +271,15 @@ class TeacherCache:
 
     def build(self, net: nn.Module, dataset_for_view: Callable[[int], Dataset], collate, batch_size: int,
               device: torch.device, bf16: bool, progress: bool,
-              flops: Callable[[], float] | None = None) -> tuple[float, float]:
-        """Compute every missing chunk; returns (wall seconds, seconds spent in the teacher's forward).
-        ``flops`` reads a running FLOP count of the teacher's forward passes; the manifest keeps the build's total."""
+              flops: Callable[[], float] | None = None,
+              only: Callable[[int, int], bool] | None = None) -> tuple[float, float]:
+        """Compute every missing chunk (those ``only(view, chunk)`` selects: a shard); returns (wall seconds, seconds
+        spent in the teacher's forward). ``flops`` reads a running FLOP count of the teacher's forward passes; the
+        manifest keeps the build's total."""
         s = self.settings
         n_chunks = -(-self.num_samples // s.chunk)
-        todo = [(v, c) for v in range(s.views) for c in range(n_chunks) if f"{v}:{c}" not in self.manifest["done"]]
+        todo = [(v, c) for v in range(s.views) for c in range(n_chunks) if f"{v}:{c}" not in self.manifest["done"]
+                and (only is None or only(v, c))]
         t_start, t_fwd = time.perf_counter(), 0.0
         was_training = net.training
         net.eval()
@@ -356,9 +385,17 @@ class CachedTeacher(TeacherOutputs):
 def open_cache(root: Path, key: dict[str, Any], settings: CacheSettings, num_samples: int, net: nn.Module,
                dataset_for_view: Callable[[int], Dataset], collate, batch_size: int, device: torch.device,
                bf16: bool, progress: bool, notify: Callable[[str], None],
-               flops: Callable[[], float] | None = None) -> tuple[CachedTeacher, CacheReport]:
+               flops: Callable[[], float] | None = None,
+               shard: tuple[int, int] | None = None) -> tuple[CachedTeacher, CacheReport]:
     """Open the cache at ``root`` (verifying it), build or finish it if needed, and return its reader. A process
-    that finds another one building the same cache waits for it, then reuses the result."""
+    that finds another one building the same cache waits for it, then reuses the result.
+
+    ``shard = (rank, world)``: the processes of a distributed run build it together, each computing every
+    world-th chunk into ``root/shards/``; rank 0 merges the shards into one cache equal to a 1-process build. The
+    processes coordinate through files, so ``root`` must be on a filesystem they all see."""
+    if shard is not None and shard[1] > 1:
+        return _open_sharded(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device,
+                             bf16, progress, notify, flops, shard)
     with locked(Path(root) / ".lock", f"teacher cache {root}", wait=True,
                 on_wait=lambda: notify(f"teacher cache {root}: another process is building it; waiting")):
         return _open_locked(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device,
@@ -380,9 +417,77 @@ def _open_locked(root, key, settings, num_samples, net, dataset_for_view, collat
             notify(f"teacher cache {root}: resuming an interrupted build "
                    f"({len(cache.manifest['done'])} chunk(s) already done)")
         wall, fwd = cache.build(net, dataset_for_view, collate, batch_size, device, bf16, progress, flops)
-    report = CacheReport(path=str(root), status=status, build_s=wall, teacher_forward_s=fwd,
-                         size_bytes=cache.size_bytes(), views=settings.views, notices=notices,
-                         build_flops=cache.manifest.get("build_flops"),
-                         total_build_s=cache.manifest.get("build_s", wall))
-    return CachedTeacher(cache), report
+    return CachedTeacher(cache), _report(cache, status, wall, fwd, notices)
 
+
+
+def _wait_for(done: Callable[[], bool], what: str, notify: Callable[[str], None]) -> None:
+    limit = float(os.environ.get("DISTILLERY_SHARD_WAIT_S", 24 * 3600))
+    t0, told = time.perf_counter(), False
+    while not done():
+        if not told:
+            notify(f"waiting for {what}")
+            told = True
+        if time.perf_counter() - t0 > limit:
+            raise DistilleryError(f"gave up waiting for {what} after {limit:.0f} s (DISTILLERY_SHARD_WAIT_S); with "
+                                  "several nodes, teacher.cache_dir must be on a filesystem every node sees")
+        time.sleep(0.2)
+
+
+def _manifest_complete(path: Path) -> bool:
+    try:
+        return bool(json.loads(path.read_text()).get("complete"))
+    except (OSError, ValueError):
+        return False
+
+
+def _open_sharded(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device, bf16,
+                  progress, notify, flops, shard) -> tuple[CachedTeacher, CacheReport]:
+    rank, world = shard
+    root = Path(root)
+    lock = root / ".lock"
+    with locked(lock, f"teacher cache {root}", wait=True):
+        cache = TeacherCache(root, key, settings, num_samples)
+        notices = cache.open()
+        if cache.complete:
+            return CachedTeacher(cache), _report(cache, "reused", 0.0, 0.0, notices)
+    n_chunks = -(-num_samples // settings.chunk)
+    shard_root = root / "shards" / f"{world}" / f"{rank}"
+    t0 = time.perf_counter()
+    with locked(shard_root / ".lock", f"teacher cache shard {shard_root}", wait=True):
+        part = TeacherCache(shard_root, key, settings, num_samples)
+        part.open()
+        fwd = 0.0
+        if not part.complete:
+            _, fwd = part.build(net, dataset_for_view, collate, batch_size, device, bf16, progress, flops,
+                                only=lambda v, c: (v * n_chunks + c) % world == rank)
+    shard_roots = [root / "shards" / f"{world}" / f"{r}" for r in range(world)]
+    if rank == 0:
+        _wait_for(lambda: all(_manifest_complete(r / "manifest.json") for r in shard_roots),
+                  f"the other {world - 1} process(es)' shards of the teacher cache {root}", notify)
+        with locked(lock, f"teacher cache {root}", wait=True):
+            cache = TeacherCache(root, key, settings, num_samples)
+            notices += cache.open()
+            if not cache.complete:
+                parts = []
+                for r in shard_roots:
+                    p = TeacherCache(r, key, settings, num_samples)
+                    p.open()
+                    parts.append(p)
+                cache.merge(parts)
+                del parts
+            shutil.rmtree(root / "shards" / f"{world}", ignore_errors=True)
+    else:
+        _wait_for(lambda: _manifest_complete(root / "manifest.json"), f"rank 0 to merge the teacher cache {root}",
+                  notify)
+        with locked(lock, f"teacher cache {root}", wait=True):
+            cache = TeacherCache(root, key, settings, num_samples)
+            notices += cache.open()
+    return CachedTeacher(cache), _report(cache, f"built in {world} shards", time.perf_counter() - t0, fwd, notices)
+
+
+def _report(cache: TeacherCache, status: str, wall: float, fwd: float, notices: list[str]) -> CacheReport:
+    return CacheReport(path=str(cache.root), status=status, build_s=wall, teacher_forward_s=fwd,
+                       size_bytes=cache.size_bytes(), views=cache.settings.views, notices=notices,
+                       build_flops=cache.manifest.get("build_flops"),
+                       total_build_s=cache.manifest.get("build_s", wall))

@@ -34,6 +34,17 @@ def is_rank_zero() -> bool:
     return all(int(os.environ.get(k, "0") or 0) == 0 for k in keys)
 
 
+def launch_shard() -> tuple[int, int] | None:
+    """``(rank, world)`` when a launcher started all processes of a distributed run together (torchrun: RANK and
+    WORLD_SIZE; SLURM: SLURM_PROCID and SLURM_NTASKS), so they can share work before training; else None.
+    (Lightning's own launcher starts the other processes only when training begins.)"""
+    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
+        return int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
+    return None
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
