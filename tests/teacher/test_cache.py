@@ -190,7 +190,7 @@ def test_two_ranks_build_a_cache_equal_to_one_process_byte_for_byte(setup, tmp_p
     one = json.loads((tmp_path / "one" / "manifest.json").read_text())
     two = json.loads((tmp_path / "two" / "manifest.json").read_text())
     assert two["complete"] and two["shards"] == 2 and two["done"] == one["done"]
-    for name, spec in one["arrays"].items():
+    for spec in one["arrays"].values():
         assert (tmp_path / "two" / spec["file"]).read_bytes() == (tmp_path / "one" / spec["file"]).read_bytes()
     assert not (tmp_path / "two" / "shards" / "2").exists()  # the shards are gone once merged
     for r in (0, 1):
