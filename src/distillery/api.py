@@ -237,8 +237,8 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
     if not is_rank_zero():
         # another process of a distributed run (torchrun, SLURM, or Lightning's launcher re-running this command):
         # rank 0 owns the run directory; this process prepares the same inputs, trains its part, writes nothing
-        return _run(cfg, run_dir, term_spec, needs_teacher, bf16, True, t_start, _last_ckpt(run_dir, fresh),
-                    writes=False)
+        return _runner(cfg)(cfg, run_dir, term_spec, needs_teacher, bf16, True, t_start, _last_ckpt(run_dir, fresh),
+                            writes=False)
     if fresh:
         _prepare_run_dir(str(run_dir))
     lock = run_dir / ".lock"
@@ -257,7 +257,7 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
                     for p in run_dir.iterdir():
                         if p.name != ".lock":
                             shutil.rmtree(p) if p.is_dir() else p.unlink()
-            metrics = _run(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start, ckpt)
+            metrics = _runner(cfg)(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start, ckpt)
         lock.unlink(missing_ok=True)
         return metrics
     except BaseException:
@@ -270,6 +270,15 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
             elif ours:
                 shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _runner(cfg: Config):
+    """Classification (text or images), or causal language modelling (data.task: clm)."""
+    if cfg.data.task == "clm":
+        from .lm.run import run_clm
+
+        return run_clm
+    return _run
 
 
 def _last_ckpt(run_dir: Path, fresh: bool) -> str | None:

@@ -40,6 +40,12 @@ def run_cmd(
         metrics = run(load_config(config, set_ or [], method), quiet=quiet)
     if "student" not in metrics:  # not rank 0 of a distributed run: rank 0 reports
         return
+    if metrics.get("task") == "clm":
+        t = metrics["teacher"]
+        typer.echo(f"student validation cross-entropy {metrics['student']['val_ce']:.4f}, "
+                   f"{metrics['student']['params']:,} params, {metrics['train']['tokens_seen']:,} tokens"
+                   + (f"; teacher {t['val_ce']:.4f}" if t else ""))
+        return
     s, t = metrics["student"], metrics["teacher"]
     line = f"student accuracy {s['accuracy']:.4f} (best {s['best_accuracy']:.4f}), {s['params']:,} params"
     if t:

@@ -52,7 +52,11 @@ class DataConfig(_Section):
 
     source: str = Field(description="Hub dataset id, a local folder (CSV/TSV/JSON/parquet files or an image "
                         "folder), a single data file, or a .npz of encoded images.")
-    task: Literal["auto", "text", "image"] = "auto"
+    task: Literal["auto", "text", "image", "clm"] = Field(
+        "auto", description="classification of text or images (auto: from the data), or clm: causal language "
+        "modelling of a raw text corpus (max_length = block size)")
+    max_tokens: int | None = Field(None, gt=0, description="clm: keep only the first N tokens of the corpus (a "
+                                   "unique-token budget; training for longer then repeats data)")
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"

@@ -462,3 +462,30 @@ def minilm_relation_loss(
         return _zero_like_graph(s)
     valid = (mask[:, None, :, None] & mask[:, None, None, :]).to(kl.dtype)
     return (kl * valid).sum() / n
+
+
+def reverse_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                    temperature: float = 1.0) -> torch.Tensor:
+    """Reverse KL ``KL(p_s || p_t)`` of temperature-softened distributions (mode-seeking; Gu et al. 2024, MiniLLM;
+    compared in Busbridge et al. 2025), summed over classes, averaged over rows, times ``T**2``."""
+    t = temperature
+    log_p_s = F.log_softmax(student_logits.float() / t, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    kl = (log_p_s.exp() * (log_p_s - log_p_t)).sum()
+    return kl * (t * t) / student_logits.shape[0]
+
+
+def jsd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, beta: float = 0.5,
+             temperature: float = 1.0) -> torch.Tensor:
+    """Generalized Jensen-Shannon divergence (Agarwal et al. 2024, GKD): with ``m = beta p_t + (1 - beta) p_s``,
+    ``beta KL(p_t || m) + (1 - beta) KL(p_s || m)``; ``beta -> 0`` behaves like forward KL / beta, ``beta -> 1``
+    like reverse KL. Rows averaged, times ``T**2``."""
+    t = temperature
+    log_p_s = F.log_softmax(student_logits.float() / t, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    if beta <= 0.0 or beta >= 1.0:
+        raise ValueError("jsd: beta must be in (0, 1)")
+    log_m = torch.logsumexp(torch.stack([log_p_t + math.log(beta), log_p_s + math.log(1 - beta)]), dim=0)
+    kl_t = (log_p_t.exp() * (log_p_t - log_m)).sum()
+    kl_s = (log_p_s.exp() * (log_p_s - log_m)).sum()
+    return (beta * kl_t + (1 - beta) * kl_s) * (t * t) / student_logits.shape[0]

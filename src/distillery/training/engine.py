@@ -30,8 +30,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list[DataLoader], cfg: TrainConfig,
         run_dir: Path, extra_callbacks: list[Callback] | None = None, ckpt_path: str | None = None) -> ModelCheckpoint:
     """Train with Lightning; the per-epoch history is ``module.history``; returns the checkpoint callback."""
-    monitor = f"{module.eval_names[0]}/acc"
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
+    monitor, mode = module.monitor
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
                            save_last=True, save_top_k=1, enable_version_counter=False)
     callbacks: list[Callback] = [*(extra_callbacks or []), ckpt]
     if cfg.progress:

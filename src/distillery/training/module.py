@@ -21,6 +21,17 @@ from ..teacher.outputs import TeacherOutputs
 from .distributed import all_reduce_sum, gather_batch, world_size
 
 
+def per_token(s, t, batch):
+    """Sequence outputs ``[B, L, V]`` (already aligned: position i predicts label i) as ``[B*L, V]`` rows, labels
+    ``[B, L]`` as ``[B*L]``, so the classification loss terms (CE, KD, reverse KL, JSD) apply per token."""
+    from ..features import Features
+
+    def rows(f):
+        return None if f is None else Features(logits=f.logits.flatten(0, 1))
+
+    return rows(s), rows(t), {**batch, "label": batch["label"].flatten()}
+
+
 class DistillationModule(L.LightningModule):
     def __init__(self, student: Network, losses: LossSet, teacher: TeacherOutputs | None, train_cfg: TrainConfig,
                  steps_per_epoch: int, eval_names: list[str]):
@@ -41,6 +52,8 @@ class DistillationModule(L.LightningModule):
         self.train_loader = None  # its shuffling generator is saved in checkpoints, so a resumed run replays it
         self.diffaugment = None  # a DiffAugmentConfig: batch augmentation shared by teacher and student
         self.gather = False  # multi-process: compute the loss on the global batch (features of all processes)
+        self.monitor = (f"{eval_names[0]}/acc", "max")  # what selects the best checkpoint (language models: ce, min)
+        self._ce: dict[str, float] = {}
 
     @property
     def teacher(self) -> TeacherOutputs | None:
@@ -81,6 +94,8 @@ class DistillationModule(L.LightningModule):
             batch = {**batch, "student": {"pixel_values": x}, "teacher": {"pixel_values": x}}  # one view for both
         s = self.student(batch["student"])
         t = self._teacher.outputs(batch) if (self._teacher is not None and self.losses.needs_teacher) else None
+        if s.logits is not None and s.logits.dim() == 3:  # a language model: every next-token prediction is a row
+            s, t, batch = per_token(s, t, batch)
         if self.gather and world_size() > 1:
             s, t, batch = gather_batch(s, t, batch)
         parts = self.losses(s, t, batch)
@@ -117,19 +132,25 @@ class DistillationModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._correct = {n: [0, 0] for n in self.eval_names}
+        self._ce = {n: 0.0 for n in self.eval_names}
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         name = self.eval_names[dataloader_idx]
         logits = self.student(batch["student"]).logits
+        labels = batch["label"]
+        if logits.dim() == 3:  # next-token accuracy and cross-entropy
+            logits, labels = logits.flatten(0, 1), labels.flatten()
         c = self._correct[name]
-        c[0] += int((logits.argmax(-1) == batch["label"]).sum())
-        c[1] += int(batch["label"].numel())
+        c[0] += int((logits.argmax(-1) == labels).sum())
+        c[1] += int(labels.numel())
+        self._ce[name] += float(torch.nn.functional.cross_entropy(logits.float(), labels, reduction="sum"))
 
     def on_validation_epoch_end(self) -> None:
         # every process evaluated its shard and trained on its slice of the global batches: sum over processes
         names = sorted(self._correct)
-        flat = all_reduce_sum([float(v) for n in names for v in self._correct[n]], self.device)
-        self._correct = {n: [int(flat[2 * i]), int(flat[2 * i + 1])] for i, n in enumerate(names)}
+        flat = all_reduce_sum([float(v) for n in names for v in (*self._correct[n], self._ce[n])], self.device)
+        self._correct = {n: [int(flat[3 * i]), int(flat[3 * i + 1])] for i, n in enumerate(names)}
+        self._ce = {n: flat[3 * i + 2] for i, n in enumerate(names)}
         # per-sample mean training losses: sums and counts over processes (with the gathered global batch every
         # process holds the same sums and counts, and the ratio is unchanged)
         keys = sorted(self._train_sums)
@@ -142,6 +163,9 @@ class DistillationModule(L.LightningModule):
                 self.log(f"{name}/acc", correct / total, prog_bar=(name == self.eval_names[0]), sync_dist=True,
                          add_dataloader_idx=False)
                 row[f"{name}/acc"] = round(correct / total, 6)
+                row[f"{name}/ce"] = round(self._ce[name] / total, 6)
+                if self.monitor[0] == f"{name}/ce":
+                    self.log(f"{name}/ce", self._ce[name] / total, sync_dist=True, add_dataloader_idx=False)
         # the history is kept here, from the module's own sums: Lightning calls callbacks' epoch-end hooks before
         # the module's, so a callback reading callback_metrics would see the previous epoch's values
         if not self.trainer.sanity_checking and self._train_count:

@@ -1,0 +1,196 @@
+"""A ``clm`` run: pre-train a causal LM student on a text corpus, from a teacher's next-token distributions
+(Busbridge et al. 2025: pure distillation, lambda = 1, T = 1, forward KL; top-k teacher logits lose little when
+mixed with some next-token cross-entropy) or supervised without a teacher (``--method scratch``), so that
+teachers of several sizes can be made from a local corpus.
+
+The teacher's logits come live or from the teacher-output cache (``teacher.cache_topk: k`` stores the top-k
+logits in fp16 with the remaining mass). The loss terms are the classification terms applied per token: ``ce``
+(next-token cross-entropy), ``kd`` (forward KL), ``rkl`` (reverse KL), ``jsd`` (generalized JSD).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..compute import FlopMeter
+from ..config import Config
+from ..errors import DistilleryError
+from ..fileio import atomic_write_text
+from ..losses.terms import TermContext, build_loss_set
+from ..teacher import LiveTeacher
+from ..teacher.cache import CacheSettings, open_cache
+from .corpus import BlockDataset, collate_blocks, read_corpus, split_blocks, token_blocks
+from .models import CausalLM, check_vocabularies, create_causal_lm
+
+FULL_LOGITS_CACHE_LIMIT = 2 * 2**30  # bytes; above it (without top-k) the teacher runs live
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"distillery {msg}", flush=True)
+
+
+def _tokenizer(cfg: Config, side: str = "student"):
+    """The student's tokenizer (student.tokenizer, else the teacher's), or the teacher's (its model folder)."""
+    from transformers import AutoTokenizer
+
+    teacher_dir = cfg.teacher.model[3:] if cfg.teacher and cfg.teacher.model.startswith("hf:") else None
+    name = teacher_dir if side == "teacher" else (cfg.student.tokenizer or teacher_dir)
+    if name is None:
+        raise DistilleryError("student.tokenizer: a clm run without an hf: teacher needs the tokenizer (a folder "
+                              "or Hub id)")
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DistilleryError(f"tokenizer {name}: could not be loaded ({first})") from None
+
+
+@torch.no_grad()
+def _mean_ce(net: CausalLM, loader, bf16: bool) -> float:
+    from ..teacher.outputs import autocast_ctx
+
+    was = net.training
+    net.eval()
+    total, n = 0.0, 0
+    for batch in loader:
+        with autocast_ctx(torch.device("cpu"), bf16):
+            logits = net(batch["student"]).logits
+        total += float(torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["label"].flatten(),
+                                                         reduction="sum"))
+        n += batch["label"].numel()
+    net.train(was)
+    return total / max(1, n)
+
+
+def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool, quiet: bool, t_start: float,
+            ckpt_path: str | None = None, writes: bool = True) -> dict[str, Any]:
+    from ..api import _compute_report
+    from ..data.batching import make_loader
+    from ..training import DistillationModule, fit
+    from ..training.compute import ComputeTracker
+    from ..training.distributed import launch_shard
+
+    tc, block = cfg.train, cfg.data.max_length
+    if writes:
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    tok = _tokenizer(cfg)
+    _log(f"reading the corpus {cfg.data.source}", quiet)
+    blocks = token_blocks(read_corpus(cfg.data), tok, block, cfg.data.max_tokens)
+    train_blocks, val_blocks = split_blocks(blocks, cfg.data.val_fraction or 0.05, tc.seed)
+    vocab = len(tok)
+    _log(f"clm task: {blocks.numel():,} tokens in {len(blocks)} blocks of {block + 1}; train {len(train_blocks)}, "
+         f"validation {len(val_blocks)}; vocabulary {vocab}", quiet)
+    torch.manual_seed(tc.seed)
+    student = create_causal_lm(cfg.student.model, vocab, block, **cfg.student.kwargs)
+    teacher = None
+    if needs_teacher:
+        assert cfg.teacher is not None
+        teacher = create_causal_lm(cfg.teacher.model, vocab, block, **cfg.teacher.kwargs).eval().requires_grad_(False)
+        teacher_tok = tok if cfg.student.tokenizer is None else _tokenizer(cfg, "teacher")
+        for note in check_vocabularies(teacher, teacher_tok, student, tok):
+            _log(f"note: {note}", quiet)
+    train_ds, val_ds = BlockDataset(train_blocks), BlockDataset(val_blocks)
+    train_loader = make_loader(train_ds, tc.batch_size, True, tc.num_workers, tc.seed, collate_blocks)
+    val_loader = make_loader(val_ds, tc.eval_batch_size, False, 0, tc.seed, collate_blocks)
+
+    meter = FlopMeter()
+    prior_s, teacher_report, teacher_out, detach = 0.0, None, None, None
+    if teacher is not None:
+        assert cfg.teacher is not None
+        detach = meter.attach(teacher)
+        k = cfg.teacher.cache_topk
+        per_row = (k * 2 + k * 4 + 4) if k else vocab * (2 if bf16 else 4)
+        size = len(train_blocks) * block * per_row
+        if cfg.teacher.cache == "off" or (not k and size > FULL_LOGITS_CACHE_LIMIT):
+            if cfg.teacher.cache != "off":
+                _log(f"note: full teacher logits would take {size / 2**30:.1f} GiB; the teacher runs live "
+                     "(set teacher.cache_topk to cache the top-k logits)", quiet)
+            teacher_out = LiveTeacher(teacher, bf16=bf16)
+        else:
+            from ..teacher.cache import cache_digest
+            from ..teacher.head import cache_root, weights_fingerprint
+
+            key = {"task": "clm", "teacher": cfg.teacher.model, "teacher_weights": weights_fingerprint(teacher),
+                   "data": str(hash_blocks(train_blocks)), "block": block, "topk": k, "bf16_autocast": bf16,
+                   "dtype": "bf16" if bf16 else "fp32"}
+            root = (Path(cfg.teacher.cache).expanduser() if cfg.teacher.cache != "auto"
+                    else cache_root(cfg.teacher.cache_dir) / "teacher_outputs" / cache_digest(key))
+            settings = CacheSettings(features=("logits",), views=1, dtype=key["dtype"], topk=k)
+            with meter.in_phase("cache_build"):
+                teacher_out, report = open_cache(root, key, settings, len(train_blocks), teacher,
+                                                 lambda v: train_ds, collate_blocks, tc.eval_batch_size,
+                                                 torch.device("cpu"), bf16, tc.progress,
+                                                 notify=lambda m: _log(f"note: {m}", quiet),
+                                                 flops=lambda: meter.by_phase["cache_build"], shard=launch_shard())
+            if report.build_flops is not None:
+                meter.by_phase["cache_build"] = float(report.build_flops)
+            prior_s += report.total_build_s
+            _log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB"
+                 + (f", top-{k} logits" if k else "") + ")", quiet)
+        meter.phase = None
+        teacher_report = {"spec": cfg.teacher.model, "val_ce": _mean_ce(teacher, val_loader, bf16),
+                          "params": sum(p.numel() for p in teacher.parameters()),
+                          "non_embedding_params": teacher.non_embedding_params(),
+                          "outputs": "live" if isinstance(teacher_out, LiveTeacher) else "cached"}
+        _log(f"teacher validation cross-entropy {teacher_report['val_ce']:.4f}", quiet)
+
+    ctx = TermContext(student_dim=student.embed_dim, teacher_dim=teacher.embed_dim if teacher else None,
+                      num_classes=vocab, temperature=cfg.distill.temperature, num_train=len(train_blocks))
+    loss_set = build_loss_set(term_spec, ctx)
+    bad = (loss_set.needs_student | loss_set.needs_teacher) - {"logits"}
+    if bad:
+        raise DistilleryError(f"distill: a clm run distils next-token logits; the terms need {', '.join(bad)} "
+                              "(use ce, kd, rkl, jsd)")
+    module = DistillationModule(student, loss_set, teacher_out, tc, len(train_loader), ["val"])
+    module.monitor = ("val/ce", "min")
+    tracker = ComputeTracker(meter, tc.budget, prior_s)
+    module.tracker = tracker
+    _log(f"training student {cfg.student.model} ({sum(p.numel() for p in student.parameters()):,} params) with "
+         f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in term_spec.items())}", quiet)
+    t_train = time.perf_counter()
+    try:
+        ckpt = fit(module, train_loader, [val_loader], tc, run_dir, extra_callbacks=[tracker], ckpt_path=ckpt_path)
+    finally:
+        meter.close_all()
+        if detach is not None:
+            detach()
+    if not writes:
+        return {"history": module.history}
+    if ckpt.best_model_path:
+        module.load_state_dict(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"])
+    val_ce = _mean_ce(student, val_loader, bf16)
+    student.model.save_pretrained(str(run_dir / "model"))  # loads as a teacher: hf:<run_dir>/model
+    tok.save_pretrained(str(run_dir / "model"))
+    tokens_per_step = tc.batch_size * block * tc.accumulate_grad_batches * module.trainer.world_size
+    probe = collate_blocks([train_ds[0]])
+    metrics = {
+        "task": "clm",
+        "teacher": teacher_report,
+        "student": {"spec": cfg.student.model, "val_ce": val_ce,
+                    "best_val_ce": min((h["val/ce"] for h in module.history), default=val_ce),
+                    "params": sum(p.numel() for p in student.parameters()),
+                    "non_embedding_params": student.non_embedding_params(), "model_dir": str(run_dir / "model")},
+        "train": {"method": cfg.distill.method, "terms": {n: w for n, (w, _) in term_spec.items()},
+                  "epochs": tc.epochs, "steps": module.global_step, "tokens_seen": module.global_step * tokens_per_step,
+                  "unique_tokens": int(train_blocks.numel()), "train_time_s": round(time.perf_counter() - t_train, 2),
+                  "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
+                  "effective_batch_size": tc.batch_size * tc.accumulate_grad_batches * module.trainer.world_size},
+        "compute": _compute_report(meter, tracker, tc, cfg, bf16, time.perf_counter() - t_start, student, teacher,
+                                   probe),
+        "history": module.history,
+    }
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    _log(f"student validation cross-entropy {val_ce:.4f}; run written to {run_dir}", quiet)
+    return metrics
+
+
+def hash_blocks(blocks: torch.Tensor) -> str:
+    import hashlib
+
+    return hashlib.sha256(blocks.contiguous().numpy().tobytes()).hexdigest()[:16]
