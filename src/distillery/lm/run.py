@@ -37,18 +37,14 @@ def _log(msg: str, quiet: bool) -> None:
 
 def _tokenizer(cfg: Config, side: str = "student"):
     """The student's tokenizer (student.tokenizer, else the teacher's), or the teacher's (its model folder)."""
-    from transformers import AutoTokenizer
+    from ..models.hf import load_tokenizer
 
     teacher_dir = cfg.teacher.model[3:] if cfg.teacher and cfg.teacher.model.startswith("hf:") else None
     name = teacher_dir if side == "teacher" else (cfg.student.tokenizer or teacher_dir)
     if name is None:
         raise DistilleryError("student.tokenizer: a clm run without an hf: teacher needs the tokenizer (a folder "
                               "or Hub id)")
-    try:
-        return AutoTokenizer.from_pretrained(name)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DistilleryError(f"tokenizer {name}: could not be loaded ({first})") from None
+    return load_tokenizer(name)
 
 
 @torch.no_grad()
