@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,6 +83,11 @@ def test_supervised_pretraining_makes_a_teacher(clm_teacher, tokenizer_dir, corp
     assert ces[-1] < ces[0] and m["student"]["best_val_ce"] == pytest.approx(min(ces), rel=1e-4)
     assert m["train"]["tokens_seen"] == m["train"]["steps"] * 16 * 16
     assert 0 < m["student"]["non_embedding_params"] < m["student"]["params"]
+    from distillery.scaling.fit import read_runs  # the planner's --fit reads clm runs as they are
+
+    rec = read_runs([Path(m["student"]["model_dir"]).parent])[0]
+    assert rec.teacher_loss is None and rec.student_loss == pytest.approx(m["student"]["val_ce"])
+    assert rec.tokens == m["train"]["tokens_seen"] and rec.student_params == m["student"]["non_embedding_params"]
 
 
 @pytest.mark.parametrize("method", ["kd", "rkl", "jsd"])

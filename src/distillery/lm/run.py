@@ -177,6 +177,11 @@ def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bo
                   "unique_tokens": int(train_blocks.numel()), "train_time_s": round(time.perf_counter() - t_train, 2),
                   "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
                   "effective_batch_size": tc.batch_size * tc.accumulate_grad_batches * module.trainer.world_size},
+        # what `distillery plan --fit` reads (Busbridge et al. 2025: non-embedding parameters, tokens, nats/token)
+        "scaling": {"student_params": student.non_embedding_params(),
+                    "tokens": module.global_step * tokens_per_step, "student_loss": val_ce,
+                    "teacher_loss": teacher_report["val_ce"] if teacher_report else None,
+                    "teacher_params": teacher_report["non_embedding_params"] if teacher_report else None},
         "compute": _compute_report(meter, tracker, tc, cfg, bf16, time.perf_counter() - t_start, student, teacher,
                                    probe),
         "history": module.history,
