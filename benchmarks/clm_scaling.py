@@ -1,0 +1,125 @@
+"""Issue 12: a small distillation scaling study with causal LMs on Tiny Shakespeare (Busbridge et al. 2025).
+
+Trains 3 teacher sizes (supervised), then 3 student sizes at 3 token budgets, each supervised and distilled from
+every teacher (pure forward KL, lambda = 1, T = 1, top-128 teacher logits cached), all Llama-style with a 1,024-token
+byte-level BPE tokenizer trained here on the corpus. Fits both laws with the planner's fitter on the runs of the
+two smaller budgets and predicts the runs of the largest budget (held out); reports whether a stronger teacher is
+always better (the capacity gap). Finished runs are reused, so the script resumes after an interruption.
+
+    python benchmarks/clm_scaling.py            # the study (written for <= 2 hours on 2 CPU cores)
+    python benchmarks/clm_scaling.py --quick    # a few minutes: smaller budgets, to check the pipeline
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from distillery.api import run
+from distillery.scaling.fit import fit_laws, read_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "data" / "text_corpus" / "tinyshakespeare.txt"
+TEACHERS = {"T1": (96, 2), "T2": (160, 4), "T3": (256, 6)}  # hidden size, layers (heads: hidden / 32)
+STUDENTS = {"S1": (32, 1), "S2": (64, 2), "S3": (96, 2)}
+BLOCK, BATCH = 64, 32  # 2,048 tokens per step
+
+
+def tokenizer(out: Path) -> Path:
+    """A byte-level BPE tokenizer (1,024 tokens) trained on the corpus, saved as a transformers tokenizer."""
+    if (out / "tokenizer.json").exists():
+        return out
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train([str(CORPUS)], vocab_size=1024, min_frequency=2, special_tokens=["<|endoftext|>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    tok.save_pretrained(str(out))
+    return out
+
+
+def config(name: str, size: tuple[int, int], steps: int, out: Path, tok: Path, teacher: Path | None) -> dict:
+    hidden, layers = size
+    cfg = {"data": {"source": str(CORPUS), "task": "clm", "max_length": BLOCK, "val_fraction": 0.05},
+           "student": {"model": "clm:llama", "tokenizer": str(tok),
+                       "kwargs": {"hidden_size": hidden, "intermediate_size": int(hidden * 8 / 3),
+                                  "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 32)}},
+           "distill": {"method": "scratch" if teacher is None else "kd", "temperature": 1.0},
+           "train": {"epochs": 100, "budget": {"steps": steps}, "batch_size": BATCH, "eval_batch_size": 64,
+                     "lr": 3e-3, "warmup_epochs": 0.0, "progress": False, "seed": 0},
+           "output": {"dir": str(out / name)}}
+    if teacher is not None:
+        cfg["distill"]["terms"] = {"kd": {"weight": 1.0}}  # pure distillation, lambda = 1
+        cfg["teacher"] = {"model": f"hf:{teacher}", "cache": "auto", "cache_topk": 128}
+    return cfg
+
+
+def arm(cfg: dict) -> dict:
+    out = Path(cfg["output"]["dir"])
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    return run(cfg, quiet=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "clm_scaling"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.runs) / ("quick" if args.quick else "full")
+    tok = tokenizer(Path(args.runs) / "tokenizer")
+    teacher_steps = 150 if args.quick else 1500
+    budgets = [20, 40, 80] if args.quick else [150, 300, 600]
+    teachers = {t: arm(config(f"teacher_{t}", s, teacher_steps, out, tok, None)) for t, s in TEACHERS.items()}
+    for t, m in teachers.items():
+        print(f"teacher {t}: val CE {m['student']['val_ce']:.4f}, non-embedding params "
+              f"{m['student']['non_embedding_params']:,}", flush=True)
+    rows = []
+    for s, size in STUDENTS.items():
+        for steps in budgets:
+            for t in [None, *TEACHERS]:
+                name = f"{s}_{steps}_{t or 'supervised'}"
+                tdir = Path(teachers[t]["student"]["model_dir"]) if t else None
+                m = arm(config(name, size, steps, out, tok, tdir))
+                rows.append({"student": s, "steps": steps, "tokens": m["scaling"]["tokens"], "teacher": t,
+                             "teacher_ce": m["scaling"]["teacher_loss"], "student_ce": m["student"]["val_ce"],
+                             "params": m["scaling"]["student_params"], "dir": str(Path(m["student"]["model_dir"])
+                                                                                   .parent),
+                             "wall_s": m["train"]["wall_time_s"]})
+                print(f"{name:24s} val CE {m['student']['val_ce']:.4f}", flush=True)
+    fit_rows = [r for r in rows if r["steps"] != budgets[-1]]
+    held = [r for r in rows if r["steps"] == budgets[-1]]
+    laws, sup_fit, dist_fit = fit_laws(read_runs([r["dir"] for r in fit_rows]), bootstrap=50 if args.quick else 200)
+    held_runs = read_runs([r["dir"] for r in held])
+    err_sup = sup_fit.relative_error(held_runs, laws)
+    err_dist = dist_fit.relative_error(held_runs, laws) if dist_fit is not None else np.array([])
+    gap = {}
+    for s in STUDENTS:
+        for steps in budgets:
+            d = {r["teacher"]: r["student_ce"] for r in rows if r["student"] == s and r["steps"] == steps
+                 and r["teacher"]}
+            best = min(d, key=d.get)
+            gap[f"{s}_{steps}"] = {"best_teacher": best, "strongest_teacher": "T3", "ce_by_teacher": d}
+    result = {"teachers": {t: {"val_ce": m["student"]["val_ce"], "params": m["scaling"]["student_params"]}
+                           for t, m in teachers.items()},
+              "runs": rows, "supervised_fit": {"coefficients": sup_fit.coefficients.as_dict(),
+                                               "intervals": sup_fit.intervals},
+              "distillation_fit": None if dist_fit is None else {"coefficients": dist_fit.coefficients.as_dict(),
+                                                                 "intervals": dist_fit.intervals},
+              "held_out_relative_error": {"supervised": err_sup.tolist(), "distillation": err_dist.tolist()},
+              "capacity_gap": gap, "quick": args.quick}
+    dest = ROOT / "benchmarks" / "results" / f"clm_scaling{'_quick' if args.quick else ''}.json"
+    dest.write_text(json.dumps(result, indent=2, default=float))
+    print(f"held-out relative error: supervised {np.abs(err_sup).mean():.3%} mean |e|, distillation "
+          f"{np.abs(err_dist).mean() if len(err_dist) else float('nan'):.3%}; written {dest}")
+    print("best teacher per (student, budget):", {k: v["best_teacher"] for k, v in gap.items()})
+
+
+if __name__ == "__main__":
+    main()
