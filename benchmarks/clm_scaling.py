@@ -50,7 +50,8 @@ def config(name: str, size: tuple[int, int], steps: int, out: Path, tok: Path, t
                                   "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 32)}},
            "distill": {"method": "scratch" if teacher is None else "kd", "temperature": 1.0},
            "train": {"epochs": 100, "budget": {"steps": steps}, "batch_size": BATCH, "eval_batch_size": 64,
-                     "lr": 3e-3, "warmup_epochs": 0.0, "progress": False, "seed": 0},
+                     "lr": 3e-3 * (64 / hidden) ** 0.5,  # wider models a lower rate (1/sqrt(width) heuristic)
+                     "warmup_epochs": 0.0, "progress": False, "seed": 0},
            "output": {"dir": str(out / name)}}
     if teacher is not None:
         cfg["distill"]["terms"] = {"kd": {"weight": 1.0}}  # pure distillation, lambda = 1
@@ -95,7 +96,9 @@ def main() -> None:
                 print(f"{name:24s} val CE {m['student']['val_ce']:.4f}", flush=True)
     fit_rows = [r for r in rows if r["steps"] != budgets[-1]]
     held = [r for r in rows if r["steps"] == budgets[-1]]
-    laws, sup_fit, dist_fit = fit_laws(read_runs([r["dir"] for r in fit_rows]), bootstrap=50 if args.quick else 200)
+    # the teachers are supervised runs of the same family too: they help pin down L(N, D)
+    fit_dirs = [r["dir"] for r in fit_rows] + [str(Path(m["student"]["model_dir"]).parent) for m in teachers.values()]
+    laws, sup_fit, dist_fit = fit_laws(read_runs(fit_dirs), bootstrap=50 if args.quick else 200)
     held_runs = read_runs([r["dir"] for r in held])
     err_sup = sup_fit.relative_error(held_runs, laws)
     err_dist = dist_fit.relative_error(held_runs, laws) if dist_fit is not None else np.array([])
