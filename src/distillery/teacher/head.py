@@ -46,7 +46,6 @@ class HeadResult:
     mode: str
     reused: bool
     path: str | None
-    embeddings: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -175,11 +174,10 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
         else:
             head, info = probe()
         net.get_head().load_state_dict(head.state_dict())
-        result = HeadResult(mode=mode, reused=False, path=str(path), embeddings=feats, info=info)
+        result = HeadResult(mode=mode, reused=False, path=str(path), info=info)
         if mode == "ft":
             _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
                       meter)
-            result.embeddings = {}
         net.head_fits = True
         return _store(net, mode, path, key, result, meter, t_start)
 
