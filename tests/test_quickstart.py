@@ -1,4 +1,4 @@
-"""docs/quickstart.md, followed literally: its YAML block with the real MiniLM teacher on a generated CSV, one command."""
+"""docs/quickstart.md followed literally: its YAML block, the real MiniLM teacher, a generated CSV, one command."""
 import csv
 import json
 import random
