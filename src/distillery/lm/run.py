@@ -30,11 +30,6 @@ from .models import CausalLM, check_vocabularies, create_causal_lm
 FULL_LOGITS_CACHE_LIMIT = 2 * 2**30  # bytes; above it (without top-k) the teacher runs live
 
 
-def _log(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"distillery {msg}", flush=True)
-
-
 def _tokenizer(cfg: Config, side: str = "student"):
     """The student's tokenizer (student.tokenizer, else the teacher's), or the teacher's (its model folder)."""
     from ..models.hf import load_tokenizer
@@ -66,7 +61,7 @@ def _mean_ce(net: CausalLM, loader, bf16: bool) -> float:
 
 def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool, quiet: bool, t_start: float,
             ckpt_path: str | None = None, writes: bool = True) -> dict[str, Any]:
-    from ..api import _compute_report
+    from ..api import _compute_report, _log
     from ..data.batching import make_loader
     from ..training import DistillationModule, fit
     from ..training.compute import ComputeTracker

@@ -102,33 +102,26 @@ class KD(LossTerm):
 
 
 @register_term("rkl")
-class ReverseKL(LossTerm):
+class ReverseKL(KD):
     """Reverse KL between softened student and teacher distributions, times T² (next-token distillation)."""
 
     reference = "Gu et al. 2024 (MiniLLM); Busbridge et al. 2025 compare it with forward KL"
-    needs_teacher = frozenset({"logits"})
-
-    def __init__(self, ctx: TermContext, temperature: float | None = None):
-        super().__init__()
-        self.temperature = temperature if temperature is not None else ctx.temperature
 
     def forward(self, s, t, batch):
         return LF.reverse_kl_loss(s.logits, t.logits, self.temperature)
 
 
 @register_term("jsd")
-class GeneralizedJSD(LossTerm):
+class GeneralizedJSD(KD):
     """Generalized Jensen-Shannon divergence with weight ``beta`` on the teacher, times T²."""
 
     reference = "Agarwal et al. 2024 (GKD), generalized JSD"
-    needs_teacher = frozenset({"logits"})
 
     def __init__(self, ctx: TermContext, beta: float = 0.5, temperature: float | None = None):
-        super().__init__()
+        super().__init__(ctx, temperature)
         if not 0.0 < beta < 1.0:
             raise DistilleryError(f"distill.terms.jsd.params.beta: {beta} must be in (0, 1)")
         self.beta = beta
-        self.temperature = temperature if temperature is not None else ctx.temperature
 
     def forward(self, s, t, batch):
         return LF.jsd_loss(s.logits, t.logits, self.beta, self.temperature)
