@@ -229,12 +229,13 @@ class TeacherCache:
             return
         for name, t in flat.items():
             np_dtype, _ = _storage_dtype(name, self.settings)
-            shape = [self.settings.views, self.num_samples, *t.shape[1:]]
-            file = f"{name}.npy"
-            self.arrays[name] = np.lib.format.open_memmap(self.root / file, mode="w+", dtype=np_dtype,
-                                                          shape=tuple(shape))
-            self.manifest["arrays"][name] = {"file": file, "shape": shape, "dtype": str(np.dtype(np_dtype))}
+            self._new_array(name, np_dtype, [self.settings.views, self.num_samples, *t.shape[1:]])
         self._save_manifest()
+
+    def _new_array(self, name: str, dtype: Any, shape: list[int]) -> None:
+        file = f"{name}.npy"
+        self.arrays[name] = np.lib.format.open_memmap(self.root / file, mode="w+", dtype=dtype, shape=tuple(shape))
+        self.manifest["arrays"][name] = {"file": file, "shape": list(shape), "dtype": str(np.dtype(dtype))}
 
     def merge(self, parts: list[TeacherCache]) -> None:
         """Fill this (empty) cache with the chunks of shard caches built with the same key and settings, then mark
@@ -242,10 +243,7 @@ class TeacherCache:
         for part in parts:
             for name, spec in part.manifest["arrays"].items():
                 if name not in self.arrays:
-                    self.arrays[name] = np.lib.format.open_memmap(self.root / spec["file"], mode="w+",
-                                                                  dtype=np.dtype(spec["dtype"]),
-                                                                  shape=tuple(spec["shape"]))
-                    self.manifest["arrays"][name] = dict(spec)
+                    self._new_array(name, np.dtype(spec["dtype"]), spec["shape"])
             for chunk_id in part.manifest["done"]:
                 view, lo, hi = part._bounds(chunk_id)
                 for name, arr in part.arrays.items():
