@@ -23,7 +23,7 @@ from distillery.scaling.fit import fit_laws, read_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "text_corpus" / "tinyshakespeare.txt"
-TEACHERS = {"T1": (96, 2), "T2": (160, 4), "T3": (256, 6)}  # hidden size, layers (heads: hidden / 32)
+TEACHERS = {"T1": (96, 2), "T2": (128, 3), "T3": (192, 4)}  # hidden size, layers (heads: hidden / 32)
 STUDENTS = {"S1": (32, 1), "S2": (64, 2), "S3": (96, 2)}
 BLOCK, BATCH = 64, 32  # 2,048 tokens per step
 
