@@ -28,6 +28,8 @@ from .models import Network, count_params, create_model
 from .models.hf import load_tokenizer
 from .teacher import LiveTeacher, compute_features, prepare_head
 from .teacher.cache import CacheSettings, open_cache
+from .teacher.outputs import device_of
+from .training.distributed import compute_device
 
 TEXT_BUILTINS_NEED_VOCAB = ("text_cnn", "transformer")
 
@@ -170,18 +172,24 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def _latency_ms(net: Network, loader, batches: int = 5, bf16: bool = False) -> float:
     """Milliseconds per sample for batched inference (eval, no grad): the fastest of a few timed batches after a
     warm-up batch, so that other work on a shared machine inflates it as little as possible."""
-    from .teacher.outputs import autocast_ctx
+    from .teacher.outputs import autocast_ctx, device_of
 
     net.eval()
+    device = device_of(net)
     side = "teacher" if getattr(net, "_is_teacher", False) else "student"
     best = float("inf")
     with torch.no_grad():
         for i, batch in enumerate(loader):
             if i > batches:
                 break
+            inputs = {k: v.to(device) for k, v in batch[side].items()}
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             t0 = time.perf_counter()
-            with autocast_ctx(torch.device("cpu"), bf16):
-                net(batch[side])
+            with autocast_ctx(device, bf16):
+                net(inputs)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             if i > 0 or len(loader) == 1:
                 best = min(best, (time.perf_counter() - t0) / batch["label"].numel())
     return 1000 * best
@@ -320,6 +328,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             raise DistilleryError(f"teacher.model {cfg.teacher.model} is a {teacher.modality} model but the data "
                                   f"is {data.modality}")
         teacher.eval().requires_grad_(False)
+        teacher.to(compute_device(tc.accelerator))  # head, features and cache are prepared where training runs
     tok = _tokenizers(cfg, needs_teacher) if data.modality == "text" else None
     student = _build_student(cfg, data, tok)
     if tc.channels_last and data.modality == "image":
@@ -448,7 +457,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
     if best_path:
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
-    student.eval()
+    student.eval().to(compute_device(tc.accelerator))  # Lightning hands the module back on the CPU
     logits = compute_features(student, loaders.test, {"logits"}, "student on test", progress=False,
                               side="student")["logits"]
     test_acc = _accuracy(logits, data.test.labels)
@@ -499,7 +508,7 @@ def _compute_report(meter: FlopMeter, tracker, tc, cfg: Config, bf16: bool, wall
     p = meter.by_phase
     teacher_flops = p.get("teacher_head", 0.0) + p.get("cache_build", 0.0) + p.get("teacher_live", 0.0)
     student_flops = p.get("student_train", 0.0)
-    device = torch.device("cuda" if tc.accelerator in ("cuda", "gpu") and torch.cuda.is_available() else "cpu")
+    device = compute_device(tc.accelerator)
     peak, source = peak_flops(device, torch.bfloat16 if bf16 else torch.float32,
                               cache_root(cfg.teacher.cache_dir if cfg.teacher else None), tc.peak_flops)
     total = teacher_flops + student_flops
@@ -570,7 +579,7 @@ def _open_teacher_cache(cfg: Config, plan: CacheSettings, teacher: Network, data
         return loaders.ds["train_aug"]
 
     reader, report = open_cache(root, key, plan, len(data.student_train), teacher, dataset_for_view, loaders.collate,
-                                tc.eval_batch_size, torch.device("cpu"), bf16, tc.progress,
+                                tc.eval_batch_size, device_of(teacher), bf16, tc.progress,
                                 notify=lambda m: _log(f"note: {m}", quiet), flops=flops, shard=launch_shard())
     _log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB, {plan.views} view(s)"
          + (f", built in {report.build_s:.1f} s" if report.status != "reused" else "") + ")", quiet)
@@ -594,8 +603,9 @@ def _probe(net: Network, batch: dict[str, Any]):
     side = "teacher" if getattr(net, "_is_teacher", False) else "student"
     was = net.training
     net.eval()
+    device = device_of(net)
     with torch.no_grad():
-        out = net(batch[side])
+        out = net({k: v.to(device) for k, v in batch[side].items()})
     net.train(was)
     return out
 

@@ -84,6 +84,34 @@ def test_timm_and_torchvision_students():
     assert v(_inputs("image")).logits.shape == (3, 6) and count_params(v) < 1_000_000
 
 
+@pytest.mark.parametrize("spec,build", [
+    ("timm:resnet10t", lambda n: __import__("timm").create_model("resnet10t", num_classes=n)),
+    ("torchvision:mobilenet_v3_small", lambda n: __import__("torchvision").models.mobilenet_v3_small(num_classes=n)),
+])
+def test_local_checkpoint_of_a_hub_model_loads_offline(tmp_path, monkeypatch, spec, build):
+    """teacher.weights with a timm/torchvision checkpoint (the library's own keys): no download is attempted, the body
+    gets the weights and the checkpoint's classifier becomes the head when its classes fit."""
+    import huggingface_hub
+
+    def no_network(*a, **k):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    torch.manual_seed(0)
+    native = build(5).eval()
+    path = tmp_path / "native.pth"
+    torch.save(native.state_dict(), path)
+    net = create_model(spec, 5, pretrained=True, weights=str(path)).eval()
+    x = _inputs("image")["pixel_values"]
+    assert net.head_fits
+    with torch.no_grad():
+        assert torch.allclose(net({"pixel_values": x}).logits, native(net.preprocess(x)), atol=1e-5)
+    other = create_model(spec, 3, pretrained=True, weights=str(path))  # other classes: body loaded, head not
+    assert not other.head_fits
+    first, value = next(iter(native.state_dict().items()))
+    assert torch.equal(other.body.state_dict()[first], value)
+
+
 def test_unknown_specs():
     with pytest.raises(DistilleryError, match="unknown model spec"):
         create_model("resnet9000", 3)

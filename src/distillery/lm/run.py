@@ -24,6 +24,8 @@ from ..fileio import atomic_write_text
 from ..losses.terms import TermContext, build_loss_set
 from ..teacher import LiveTeacher
 from ..teacher.cache import CacheSettings, open_cache
+from ..teacher.outputs import device_of
+from ..training.distributed import compute_device
 from .corpus import BlockDataset, collate_blocks, read_corpus, split_blocks, token_blocks
 from .models import CausalLM, check_vocabularies, create_causal_lm
 
@@ -48,12 +50,13 @@ def _mean_ce(net: CausalLM, loader, bf16: bool) -> float:
 
     was = net.training
     net.eval()
+    device = device_of(net)
     total, n = 0.0, 0
     for batch in loader:
-        with autocast_ctx(torch.device("cpu"), bf16):
-            logits = net(batch["student"]).logits
-        total += float(torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["label"].flatten(),
-                                                         reduction="sum"))
+        with autocast_ctx(device, bf16):
+            logits = net({k: v.to(device) for k, v in batch["student"].items()}).logits
+        labels = batch["label"].to(device).flatten()
+        total += float(torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), labels, reduction="sum"))
         n += batch["label"].numel()
     net.train(was)
     return total / max(1, n)
@@ -83,6 +86,7 @@ def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bo
     if needs_teacher:
         assert cfg.teacher is not None
         teacher = create_causal_lm(cfg.teacher.model, vocab, block, **cfg.teacher.kwargs).eval().requires_grad_(False)
+        teacher.to(compute_device(tc.accelerator))  # its cache and validation CE are computed where training runs
         teacher_tok = tok if cfg.student.tokenizer is None else _tokenizer(cfg, "teacher")
         for note in check_vocabularies(teacher, teacher_tok, student, tok):
             _log(f"note: {note}", quiet)
@@ -116,7 +120,7 @@ def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bo
             with meter.in_phase("cache_build"):
                 teacher_out, report = open_cache(root, key, settings, len(train_blocks), teacher,
                                                  lambda v: train_ds, collate_blocks, tc.eval_batch_size,
-                                                 torch.device("cpu"), bf16, tc.progress,
+                                                 device_of(teacher), bf16, tc.progress,
                                                  notify=lambda m: _log(f"note: {m}", quiet),
                                                  flops=lambda: meter.by_phase["cache_build"], shard=launch_shard())
             if report.build_flops is not None:
@@ -155,6 +159,7 @@ def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bo
         return {"history": module.history}
     if ckpt.best_model_path:
         module.load_state_dict(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"])
+    student.to(compute_device(tc.accelerator))  # Lightning hands the module back on the CPU
     val_ce = _mean_ce(student, val_loader, bf16)
     student.model.save_pretrained(str(run_dir / "model"))  # loads as a teacher: hf:<run_dir>/model
     tok.save_pretrained(str(run_dir / "model"))

@@ -60,6 +60,8 @@ def create_model(spec: str, num_classes: int, pretrained: bool = False, weights:
     _ensure_registered()
     if ":" in spec and spec.split(":", 1)[0] in _SOURCES:
         prefix, name = spec.split(":", 1)
+        if weights is not None and prefix in ("timm", "torchvision"):
+            pretrained = False  # the local file holds the weights: nothing to download (offline use)
         net = _SOURCES[prefix](name, num_classes=num_classes, pretrained=pretrained, **kwargs)
     elif spec in _BUILTINS:
         try:

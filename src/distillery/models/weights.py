@@ -40,6 +40,7 @@ def load_weights(net: Network, path: str | Path) -> None:
     sd = read_state_dict(path)
     own = net.state_dict()
     head_prefix = net.head_attr + "."
+    sd = _as_wrapper_keys(net, sd, head_prefix)
     head_keys = [k for k in own if k.startswith(head_prefix)]
     head_ok = all(k in sd and sd[k].shape == own[k].shape for k in head_keys)
     if not head_ok:
@@ -58,3 +59,24 @@ def load_weights(net: Network, path: str | Path) -> None:
     if not head_ok:
         src_shape = next((tuple(v.shape) for k, v in read_state_dict(path).items() if k.startswith(head_prefix)), None)
         net.head_mismatch = f"checkpoint head {src_shape} vs {net.num_classes} task classes"
+
+
+def _as_wrapper_keys(net: Network, sd: dict[str, torch.Tensor], head_prefix: str) -> dict[str, torch.Tensor]:
+    """A checkpoint of the wrapped timm/torchvision model itself (``timm.create_model(...).state_dict()``, a Hub
+    ``model.safetensors``): its keys move under ``body.``, and its own classifier becomes the head when it is the
+    one 2-D weight + bias left over (a shape that does not fit the task is then dropped as usual)."""
+    body = getattr(net, "body", None)
+    if not isinstance(body, torch.nn.Module) or any(k.startswith("body.") for k in sd):
+        return sd
+    body_keys = set(body.state_dict())
+    if not body_keys or sum(k in body_keys for k in sd) < len(body_keys) // 2:
+        return sd
+    rest = {k: v for k, v in sd.items() if k not in body_keys}
+    out = {f"body.{k}": v for k, v in sd.items() if k in body_keys}
+    weights = [v for k, v in rest.items() if k.endswith("weight") and v.ndim == 2]
+    biases = [v for k, v in rest.items() if k.endswith("bias") and v.ndim == 1]
+    if len(rest) == 2 and len(weights) == 1 and len(biases) == 1:
+        out[head_prefix + "weight"], out[head_prefix + "bias"] = weights[0], biases[0]
+    else:
+        out.update(rest)  # reported as unexpected keys below
+    return out

@@ -85,8 +85,9 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
               bf16: bool = False, meter: FlopMeter | None = None) -> None:
     from contextlib import nullcontext
 
-    from .outputs import autocast_ctx
+    from .outputs import autocast_ctx, device_of
 
+    device = device_of(net)  # the run's device: the caller moved the teacher there
     torch.manual_seed(seed)
     net.train()
     net.requires_grad_(True)
@@ -100,14 +101,16 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         for batch in track(loader, f"teacher fine-tune {epoch + 1}/{epochs}", total=len(loader), enabled=progress):
-            labelled = batch["label"] >= 0  # the transfer set's examples (label -1) carry no label
+            labels = batch["label"].to(device)
+            labelled = labels >= 0  # the transfer set's examples (label -1) carry no label
             if not bool(labelled.any()):
                 continue
+            inputs = {k: v.to(device) for k, v in batch["teacher"].items()}
             counted = meter.span("teacher_head", ("ft_step", shape_key(batch["teacher"]))) if meter else nullcontext()
             with counted:
-                with autocast_ctx(torch.device("cpu"), bf16):
-                    logits = net(batch["teacher"]).logits
-                loss = F.cross_entropy(logits.float()[labelled], batch["label"][labelled])
+                with autocast_ctx(device, bf16):
+                    logits = net(inputs).logits
+                loss = F.cross_entropy(logits.float()[labelled], labels[labelled])
                 opt.zero_grad()
                 loss.backward()
             opt.step()

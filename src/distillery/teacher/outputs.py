@@ -17,12 +17,19 @@ def autocast_ctx(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
+def device_of(net: nn.Module) -> torch.device:
+    """Where ``net``'s parameters live (CPU for a module without parameters): its inputs go there."""
+    p = next(net.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def compute_features(net: nn.Module, loader: DataLoader, keep: set[str], description: str,
                      device: torch.device | None = None, bf16: bool = False, progress: bool = True,
                      side: str = "teacher") -> dict[str, torch.Tensor]:
-    """Run ``net`` (eval, no grad) over ``loader``; return the ``keep`` features (fp32, CPU) in sample order."""
-    device = device or torch.device("cpu")
+    """Run ``net`` (eval, no grad) over ``loader`` on ``device`` (default: where ``net`` is); return the ``keep``
+    features (fp32, CPU) in sample order."""
+    device = device or device_of(net)
     was_training = net.training
     net.eval()
     chunks: dict[str, list[torch.Tensor]] = {k: [] for k in keep}
@@ -57,7 +64,7 @@ class LiveTeacher(TeacherOutputs):
     def __init__(self, network: nn.Module, bf16: bool = False):
         self.network = network.eval().requires_grad_(False)
         self.bf16 = bf16
-        self.device = torch.device("cpu")
+        self.device = device_of(network)
         self.forward_s = 0.0  # time spent in the teacher's forward pass (for the overhead benchmark)
 
     def to(self, device: torch.device) -> LiveTeacher:

@@ -45,6 +45,14 @@ def launch_shard() -> tuple[int, int] | None:
     return None
 
 
+def compute_device(accelerator: str) -> torch.device:
+    """The device this process trains on, known before Lightning starts: the teacher's head, its features and its
+    output cache are prepared there too (``gpu``/``cuda``/``auto`` with CUDA present: this process's local GPU)."""
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0") or 0))
+    return torch.device("cpu")
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
