@@ -281,8 +281,8 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
 
 
 def _runner(cfg: Config):
-    """Classification (text or images), or causal language modelling (data.task: clm)."""
-    if cfg.data.task == "clm":
+    """Classification (text or images), or language modelling of a corpus (data.task: clm or mlm)."""
+    if cfg.data.task in ("clm", "mlm"):
         from .lm.run import run_clm
 
         return run_clm

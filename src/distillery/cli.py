@@ -40,11 +40,11 @@ def run_cmd(
         metrics = run(load_config(config, set_ or [], method), quiet=quiet)
     if "student" not in metrics:  # not rank 0 of a distributed run: rank 0 reports
         return
-    if metrics.get("task") == "clm":
+    if metrics.get("task") in ("clm", "mlm"):
         t = metrics["teacher"]
         typer.echo(f"student validation cross-entropy {metrics['student']['val_ce']:.4f}, "
                    f"{metrics['student']['params']:,} params, {metrics['train']['tokens_seen']:,} tokens"
-                   + (f"; teacher {t['val_ce']:.4f}" if t else ""))
+                   + (f"; teacher {t['val_ce']:.4f}" if t and t.get("val_ce") is not None else ""))
         return
     s, t = metrics["student"], metrics["teacher"]
     line = f"student accuracy {s['accuracy']:.4f} (best {s['best_accuracy']:.4f}), {s['params']:,} params"
@@ -156,6 +156,44 @@ def compare_cmd(
     paths = compare(config, arms.split(","), seeds, budget, out, set_ or [], finetune_weights, pretrain_run, quiet,
                     command="distillery compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
     typer.echo(f"report: {paths['md']} and {paths['html']}")
+
+
+@app.command("glue")
+def glue_cmd(
+    model_dirs: Annotated[list[str], typer.Argument(help="local Hugging Face BERT model folders (with tokenizer)")],
+    tasks: Annotated[str, typer.Option(help="comma-separated GLUE tasks")] = "SST-2,CoLA,MRPC,RTE,STS-B",
+    source: Annotated[str, typer.Option(help="folder holding the GLUE task folders, or a Hub dataset id")]
+    = "nyu-mll/glue",
+    lrs: Annotated[str, typer.Option(help="comma-separated learning rates (best dev score over them is reported)")]
+    = "1e-4,3e-4",
+    epochs: Annotated[int, typer.Option(help="fine-tuning epochs per learning rate")] = 3,
+    batch_size: Annotated[int, typer.Option(help="training batch size")] = 32,
+    max_length: Annotated[int, typer.Option(help="max tokens per example")] = 128,
+    max_train: Annotated[int | None, typer.Option(help="subsample each train split to N examples (seeded)")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast")] = False,
+    out: Annotated[str | None, typer.Option(help="write the results as JSON here")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Fine-tune pre-trained BERT students on GLUE tasks and print their dev scores (Bui et al. 2024)."""
+    from pathlib import Path
+
+    from .lm.glue import glue_markdown, glue_table
+
+    try:
+        lr_list = [float(x) for x in lrs.split(",") if x.strip()]
+    except ValueError:
+        raise DistilleryError(f"--lrs: not a comma-separated list of numbers: {lrs!r}") from None
+    names = [Path(d).name or d for d in model_dirs]
+    arms = {(n if names.count(n) == 1 else d): d for n, d in zip(names, model_dirs, strict=True)}
+    table = glue_table(arms, [t for t in tasks.split(",") if t.strip()], source, lrs=lr_list, epochs=epochs,
+                       batch_size=batch_size, max_length=max_length, max_train=max_train, seed=seed, bf16=bf16,
+                       progress=not quiet)
+    typer.echo(glue_markdown(table))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(table, indent=2))
+        typer.echo(f"results: {out}")
 
 
 @app.command("report")

@@ -52,10 +52,13 @@ class DataConfig(_Section):
 
     source: str = Field(description="Hub dataset id, a local folder (CSV/TSV/JSON/parquet files or an image "
                         "folder), a single data file, or a .npz of encoded images.")
-    task: Literal["auto", "text", "image", "clm"] = Field(
-        "auto", description="classification of text or images (auto: from the data), or clm: causal language "
-        "modelling of a raw text corpus (max_length = block size)")
-    max_tokens: int | None = Field(None, gt=0, description="clm: keep only the first N tokens of the corpus (a "
+    task: Literal["auto", "text", "image", "clm", "mlm"] = Field(
+        "auto", description="classification of text or images (auto: from the data), clm: causal language "
+        "modelling of a raw text corpus (max_length = block size), or mlm: masked language modelling of a raw text "
+        "corpus (max_length = sequence length with [CLS] and [SEP])")
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="mlm: fraction of the tokens chosen for "
+                                   "prediction (of those, 80 % become [MASK], 10 % a random token, 10 % stay)")
+    max_tokens: int | None = Field(None, gt=0, description="clm/mlm: keep only the first N tokens of the corpus (a "
                                    "unique-token budget; training for longer then repeats data)")
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -213,6 +216,20 @@ class TrainConfig(_Section):
     progress: bool = True
 
 
+class GlueConfig(_Section):
+    """Downstream evaluation of an ``mlm`` student (Bui et al. 2024): after pre-training, fine-tune it on each GLUE
+    task with each learning rate and report the best dev score (accuracy, F1, Matthews corr., Pearson)."""
+
+    source: str = Field(description="folder holding the GLUE task folders (SST-2/, CoLA/, ... with train.tsv and "
+                        "dev.tsv), or a Hub dataset id (nyu-mll/glue)")
+    tasks: list[str] = Field(default_factory=lambda: ["SST-2", "CoLA", "MRPC", "RTE", "STS-B"])
+    lrs: list[float] = Field(default_factory=lambda: [1e-4, 3e-4], description="learning-rate grid")
+    epochs: int = Field(3, gt=0)
+    batch_size: int = Field(32, gt=0)
+    max_length: int = Field(128, gt=0)
+    max_train: int | None = Field(None, gt=0, description="subsample each training split to N examples (seeded)")
+
+
 class SynthConfig(_Section):
     """`distillery synth`: a labelled synthetic image set from a text-to-image diffusion model (Farhat & Chen 2024
     use Stable Diffusion v1-4 with prompts like "a picture of a {class}", 1x or 2x the training-set size)."""
@@ -257,6 +274,7 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig
     synth: SynthConfig | None = Field(None, description="settings of `distillery synth` (ignored by `run`)")
+    glue: GlueConfig | None = Field(None, description="mlm: fine-tune the pre-trained student on GLUE tasks")
 
     @field_validator("teacher", mode="before")
     @classmethod
@@ -356,6 +374,8 @@ def _check_files(cfg: Config, base_dir: Path) -> None:
         checks.append(("data.synthetic.path", cfg.data.synthetic, "path"))
     if cfg.data.transfer not in ("none", "rest"):
         checks.append(("data.transfer", cfg.data, "transfer"))
+    if cfg.glue is not None:
+        checks.append(("glue.source", cfg.glue, "source"))
     for section, name in (("teacher", cfg.teacher), ("student", cfg.student)):
         if name is not None:
             checks.append((f"{section}.weights", name, "weights"))

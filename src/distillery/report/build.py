@@ -1,8 +1,9 @@
 """``report.md`` + ``report.html`` + PNG plots from finished run directories (one comparison).
 
 Runs are grouped into arms by method (``finetune`` for a CE-only student started from given weights); each arm
-gets accuracy mean ± std over its seeds, params, training FLOPs (teacher included), wall time and latency, and
-one line in the plots (accuracy against epoch and against cumulative FLOPs). The report puts the distillation arms'
+gets its score mean ± std over its seeds (test accuracy; validation cross-entropy and tokens seen for a language
+model), params, training FLOPs (teacher included), wall time and latency, and one line in the plots (the score
+against epoch and against cumulative FLOPs). For a classification task the report puts the distillation arms'
 compute next to the pre-training route (pre-train the student, then fine-tune it; Farhat & Chen 2024).
 """
 from __future__ import annotations
@@ -49,6 +50,27 @@ class Arm:
     def std(self, *path: str) -> float | None:
         v = self.values(*path)
         return statistics.stdev(v) if len(v) > 1 else None
+
+
+@dataclass(frozen=True)
+class Score:
+    """What a comparison ranks arms by: a ``metrics.json["student"]`` field and its per-epoch history key."""
+
+    key: str
+    label: str
+    history: str
+    scale: float
+    unit: str
+    digits: int
+
+
+ACCURACY = Score("accuracy", "test accuracy", "test/acc", 100.0, " %", 2)
+LM_CE = Score("val_ce", "validation cross-entropy (nats/token)", "val/ce", 1.0, "", 4)
+
+
+def score_of(metrics: dict[str, Any]) -> Score:
+    """Language-model runs (clm, mlm) are compared by validation cross-entropy, classifiers by test accuracy."""
+    return LM_CE if metrics.get("task") in ("clm", "mlm") else ACCURACY
 
 
 def arm_name(metrics: dict[str, Any], config: dict[str, Any]) -> str:
@@ -98,14 +120,18 @@ def _pm(mean: float | None, std: float | None, scale: float = 100.0, digits: int
     return s + (f" ± {scale * std:.{digits}f}" if std is not None else "") + unit
 
 
-def table_rows(arms: dict[str, Arm]) -> tuple[list[str], list[list[str]]]:
-    head = ["arm", "seeds", "test accuracy", "params", "training FLOPs (all)", "teacher FLOPs", "compute time s",
-            "wall time s", "latency ms/sample", "ended by"]
+def table_rows(arms: dict[str, Arm], score: Score = ACCURACY) -> tuple[list[str], list[list[str]]]:
+    lm = score is LM_CE
+    head = ["arm", "seeds", score.label, "params", *(["tokens seen"] if lm else []), "training FLOPs (all)",
+            "teacher FLOPs", "compute time s", "wall time s", "latency ms/sample", "ended by"]
     rows = []
     for a in arms.values():
         ended = sorted({str((m.get("compute") or {}).get("ended_by", "?")) for m in a.runs})
-        rows.append([a.name, str(len(a.runs)), _pm(a.mean("student", "accuracy"), a.std("student", "accuracy")),
-                     f"{int(a.mean('student', 'params') or 0):,}", _fmt_flops(a.mean("compute", "total_flops")),
+        tokens = [f"{int(a.mean('train', 'tokens_seen') or 0):,}"] if lm else []
+        rows.append([a.name, str(len(a.runs)), _pm(a.mean("student", score.key), a.std("student", score.key),
+                                                   score.scale, score.digits, score.unit),
+                     f"{int(a.mean('student', 'params') or 0):,}", *tokens,
+                     _fmt_flops(a.mean("compute", "total_flops")),
                      _fmt_flops(a.mean("compute", "teacher_flops")),
                      _pm(a.mean("compute", "compute_time_s"), None, 1.0, 1, ""),
                      _pm(a.mean("train", "wall_time_s"), None, 1.0, 1, ""),
@@ -113,26 +139,26 @@ def table_rows(arms: dict[str, Arm]) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
-def _curves(arm: Arm, x_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean (over seeds) test accuracy per epoch, against ``x_key`` (epoch or flops), up to the shortest run."""
-    hists = [[h for h in m["history"] if "test/acc" in h and x_key in h] for m in arm.runs]
+def _curves(arm: Arm, x_key: str, score: Score = ACCURACY) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean (over seeds) score per epoch, against ``x_key`` (epoch or flops), up to the shortest run."""
+    hists = [[h for h in m["history"] if score.history in h and x_key in h] for m in arm.runs]
     n = min(len(h) for h in hists)
     xs = np.array([[h[i][x_key] for i in range(n)] for h in hists], dtype=float).mean(0)
-    acc = np.array([[h[i]["test/acc"] for i in range(n)] for h in hists], dtype=float)
+    acc = np.array([[h[i][score.history] for i in range(n)] for h in hists], dtype=float)
     return xs, acc.mean(0), acc.std(0)
 
 
-def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str) -> Path:
+def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str, score: Score = ACCURACY) -> Path:
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
     for i, a in enumerate(arms.values()):
-        xs, mean, std = _curves(a, x_key)
+        xs, mean, std = _curves(a, x_key, score)
         if not len(xs):
             continue
-        c = _COLORS[i % len(_COLORS)]
-        ax.plot(xs, 100 * mean, marker="o", ms=3, color=c, label=f"{a.name} (n={len(a.runs)})")
+        c, k = _COLORS[i % len(_COLORS)], score.scale
+        ax.plot(xs, k * mean, marker="o", ms=3, color=c, label=f"{a.name} (n={len(a.runs)})")
         if len(a.runs) > 1:
-            ax.fill_between(xs, 100 * (mean - std), 100 * (mean + std), color=c, alpha=0.15, lw=0)
+            ax.fill_between(xs, k * (mean - std), k * (mean + std), color=c, alpha=0.15, lw=0)
     if x_key == "flops":
         from matplotlib.ticker import NullFormatter
 
@@ -141,7 +167,7 @@ def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str) -> Path:
         ax.set_xlabel("cumulative training FLOPs (teacher head, cache and live forward included)")
     else:
         ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(score.label + (" (%)" if score.unit.strip() == "%" else ""))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -184,24 +210,53 @@ def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[s
     return lines
 
 
+def glue_lines(arms: dict[str, Arm]) -> list[str]:
+    """The GLUE dev table of mlm students (Bui et al. 2024), each task's score averaged over an arm's seeds."""
+    if not any(m.get("glue") for a in arms.values() for m in a.runs):
+        return []
+    from ..lm.glue import glue_markdown
+
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for a in arms.values():
+        tasks = sorted({t for m in a.runs for t in (m.get("glue") or {})})
+        table[a.name] = {t: {"metric": next(m["glue"][t]["metric"] for m in a.runs if t in (m.get("glue") or {})),
+                             "score": statistics.mean(m["glue"][t]["score"] for m in a.runs
+                                                      if t in (m.get("glue") or {}))} for t in tasks}
+    first = next(m["glue"] for a in arms.values() for m in a.runs if m.get("glue"))
+    any_task = next(iter(first.values()))
+    return ["## GLUE dev scores (x100) of the pre-trained students", "", glue_markdown(table), "",
+            f"Each student fine-tuned on {any_task.get('train_examples', '?')} training examples per task (or "
+            "fewer), the best dev score over the learning-rate grid and epochs; mean over seeds."]
+
+
 def write_report(run_dirs: list[Path], out: Path, title: str = "distillery comparison",
-                 pretrain_run: str | Path | None = None, commands: list[str] | None = None) -> dict[str, Path]:
-    """Write ``report.md``, ``report.html`` and ``plots/*.png`` under ``out``; returns their paths."""
+                 pretrain_run: str | Path | None = None, commands: list[str] | None = None,
+                 sections: list[str] | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and ``plots/*.png`` under ``out``; returns their paths. ``sections``:
+    extra Markdown lines placed after the table (e.g. the GLUE table of an mlm comparison)."""
     arms = collect(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     first = next(iter(arms.values()))
-    spec = first.runs[0]["student"]["spec"]
-    cost = pretraining_cost(spec, first.dirs[0], pretrain_run)
-    p_epoch = plot(arms, "epoch", out / "plots" / "accuracy_vs_epoch.png", "test accuracy by epoch")
-    p_flops = plot(arms, "flops", out / "plots" / "accuracy_vs_flops.png", "test accuracy by training compute")
-    head, rows = table_rows(arms)
+    r0 = first.runs[0]
+    score = score_of(r0)
+    spec = r0["student"]["spec"]
+    cost = pretraining_cost(spec, first.dirs[0], pretrain_run) if score is ACCURACY else None
+    p_epoch = plot(arms, "epoch", out / "plots" / "accuracy_vs_epoch.png", f"{score.label} by epoch", score)
+    p_flops = plot(arms, "flops", out / "plots" / "accuracy_vs_flops.png", f"{score.label} by training compute",
+                   score)
+    head, rows = table_rows(arms, score)
     teacher = next((m["teacher"] for a in arms.values() for m in a.runs if m.get("teacher")), None)
     facts = [f"student `{spec}`"]
-    if teacher:
+    if teacher and score is ACCURACY:
         facts.append(f"teacher `{teacher['spec']}` (test accuracy {100 * teacher['accuracy']:.2f} %, head "
                      f"{teacher['head']})")
-    r0 = first.runs[0]
-    facts.append(f"{r0['train']['train_size']:,} training samples; seeds "
+    elif teacher:
+        ce = teacher.get("val_ce")
+        facts.append(f"teacher `{teacher['spec']}`" + (f" (validation cross-entropy {ce:.4f})" if ce is not None
+                                                         else " (no MLM head)"))
+    size = (f"{r0['train']['train_size']:,} training samples" if score is ACCURACY
+            else f"{r0['train']['unique_tokens']:,} unique training tokens")
+    facts.append(f"{size}; seeds "
                  f"{sorted({int(m['train']['seed']) for a in arms.values() for m in a.runs})}")
     budgets = {json.dumps((m.get("compute") or {}).get("budget")) for a in arms.values() for m in a.runs}
     if budgets != {"null"}:
@@ -212,9 +267,14 @@ def write_report(run_dirs: list[Path], out: Path, title: str = "distillery compa
     md = [f"# {title}", "", "; ".join(facts) + ".", ""]
     md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    md += ["", "Test accuracy: the checkpoint selected on validation accuracy. Training FLOPs count the teacher's "
+    chosen = ("Test accuracy: the checkpoint selected on validation accuracy." if score is ACCURACY else
+              "Validation cross-entropy at the predicted tokens (next tokens; masked positions for mlm), of the "
+              "checkpoint with the lowest.")
+    md += ["", f"{chosen} Training FLOPs count the teacher's "
            "head preparation, cache build or live forward passes, and the student's forward and backward passes "
            "(FlopCounterMode; evaluation excluded). Compute time: the same phases' wall-clock seconds.", ""]
+    sections = [*glue_lines(arms), *(sections or [])]
+    md += [*sections, *([""] if sections else [])]
     md += ["## Plots", "", f"![accuracy by epoch](plots/{p_epoch.name})", "",
            f"![accuracy by FLOPs](plots/{p_flops.name})", ""]
     if pre:
