@@ -8,6 +8,7 @@ always better (the capacity gap). Finished runs are reused, so the script resume
 
     python benchmarks/clm_scaling.py            # the study (written for <= 2 hours on 2 CPU cores)
     python benchmarks/clm_scaling.py --quick    # a few minutes: smaller budgets, to check the pipeline
+    python benchmarks/clm_scaling.py --plot-only    # redraw docs/img/clm_scaling.png from the results JSON
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from distillery.scaling.fit import fit_laws, read_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "text_corpus" / "tinyshakespeare.txt"
+BASE = ROOT / "configs" / "clm_scaling.yaml"
 TEACHERS = {"T1": (96, 2), "T2": (128, 3), "T3": (192, 4)}  # hidden size, layers (heads: hidden / 32)
 STUDENTS = {"S1": (32, 1), "S2": (64, 2), "S3": (96, 2)}
-BLOCK, BATCH = 64, 32  # 2,048 tokens per step
 
 
 def tokenizer(out: Path) -> Path:
@@ -43,19 +44,23 @@ def tokenizer(out: Path) -> Path:
 
 
 def config(name: str, size: tuple[int, int], steps: int, out: Path, tok: Path, teacher: Path | None) -> dict:
+    """configs/clm_scaling.yaml with this run's size, budget, teacher (None: supervised) and learning rate."""
+    import yaml
+
     hidden, layers = size
-    cfg = {"data": {"source": str(CORPUS), "task": "clm", "max_length": BLOCK, "val_fraction": 0.05},
-           "student": {"model": "clm:llama", "tokenizer": str(tok),
-                       "kwargs": {"hidden_size": hidden, "intermediate_size": int(hidden * 8 / 3),
-                                  "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 32)}},
-           "distill": {"method": "scratch" if teacher is None else "kd", "temperature": 1.0},
-           "train": {"epochs": 100, "budget": {"steps": steps}, "batch_size": BATCH, "eval_batch_size": 64,
-                     "lr": 3e-3 * (64 / hidden) ** 0.5,  # wider models a lower rate (1/sqrt(width) heuristic)
-                     "warmup_epochs": 0.0, "progress": False, "seed": 0},
-           "output": {"dir": str(out / name)}}
-    if teacher is not None:
-        cfg["distill"]["terms"] = {"kd": {"weight": 1.0}}  # pure distillation, lambda = 1
-        cfg["teacher"] = {"model": f"hf:{teacher}", "cache": "auto", "cache_topk": 128}
+    cfg = yaml.safe_load(BASE.read_text())
+    cfg["data"]["source"] = str(CORPUS)
+    cfg["student"]["tokenizer"] = str(tok)
+    cfg["student"]["kwargs"] = {"hidden_size": hidden, "intermediate_size": int(hidden * 8 / 3),
+                                "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 32)}
+    cfg["train"]["budget"] = {"steps": steps}
+    cfg["train"]["lr"] = 3e-3 * (64 / hidden) ** 0.5  # wider models a lower rate (1/sqrt(width) heuristic)
+    cfg["output"]["dir"] = str(out / name)
+    if teacher is None:
+        cfg["distill"] = {"method": "scratch", "temperature": 1.0}
+        cfg.pop("teacher")
+    else:
+        cfg["teacher"]["model"] = f"hf:{teacher}"
     return cfg
 
 
@@ -66,12 +71,57 @@ def arm(cfg: dict) -> dict:
     return run(cfg, quiet=True)
 
 
+def plot_study(result: dict, dest: Path) -> Path:
+    """Validation CE against tokens, one panel per student: supervised and distilled from each teacher; the largest
+    budget (held out of the fit) with the laws' predictions for it."""
+    from matplotlib.figure import Figure
+
+    rows = result["runs"]
+    budgets = sorted({r["steps"] for r in rows})
+    held = [r for r in rows if r["steps"] == budgets[-1]]
+    err = {"supervised": iter(result["held_out_relative_error"]["supervised"]),
+           "distillation": iter(result["held_out_relative_error"]["distillation"])}
+    pred = {id(r): r["student_ce"] * (1 + next(err["supervised" if r["teacher"] is None else "distillation"]))
+            for r in held}
+    students = list(dict.fromkeys(r["student"] for r in rows))
+    fig = Figure(figsize=(4.2 * len(students), 3.8))
+    colors = {None: "#222222", "T1": "#1b5e9e", "T2": "#d9822b", "T3": "#2e8b57"}
+    for k, s in enumerate(students):
+        ax = fig.add_subplot(1, len(students), k + 1)
+        for t, c in colors.items():
+            pts = sorted((r for r in rows if r["student"] == s and r["teacher"] == t), key=lambda r: r["tokens"])
+            if not pts:
+                continue
+            tce = f" (teacher CE {result['teachers'][t]['val_ce']:.3f})" if t else ""
+            ax.plot([r["tokens"] for r in pts], [r["student_ce"] for r in pts], marker="o", ms=4, color=c,
+                    ls="--" if t is None else "-", label=(t or "supervised") + tce)
+            last = pts[-1]
+            if id(last) in pred:
+                ax.plot([last["tokens"]], [pred[id(last)]], marker="x", ms=8, color=c, ls="none")
+        p = next(r["params"] for r in rows if r["student"] == s)
+        ax.set_xscale("log")
+        ax.set_title(f"student {s}: {p:,} non-embedding params", fontsize=9)
+        ax.set_xlabel("training tokens (x: law's prediction, held out of the fit)", fontsize=8)
+        ax.set_ylabel("validation cross-entropy (nats/token)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(dest, dpi=110, bbox_inches="tight")
+    return dest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "clm_scaling"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plot from the results JSON")
     args = ap.parse_args()
+    png = ROOT / "docs" / "img" / f"clm_scaling{'_quick' if args.quick else ''}.png"
+    if args.plot_only:
+        res = ROOT / "benchmarks" / "results" / f"clm_scaling{'_quick' if args.quick else ''}.json"
+        print(f"written {plot_study(json.loads(res.read_text()), png)}")
+        return
     torch.set_num_threads(args.threads)
     out = Path(args.runs) / ("quick" if args.quick else "full")
     tok = tokenizer(Path(args.runs) / "tokenizer")
@@ -122,6 +172,7 @@ def main() -> None:
     print(f"held-out relative error: supervised {np.abs(err_sup).mean():.3%} mean |e|, distillation "
           f"{np.abs(err_dist).mean() if len(err_dist) else float('nan'):.3%}; written {dest}")
     print("best teacher per (student, budget):", {k: v["best_teacher"] for k, v in gap.items()})
+    print(f"written {plot_study(result, png)}")
 
 
 if __name__ == "__main__":
