@@ -44,19 +44,26 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     return d
 
 
+def save_tiny_bert(d: Path, tok, model_class: str = "BertModel", seed: int = 0) -> Path:
+    """A tiny random BERT (2 layers, 32 wide, 2 heads) of ``model_class`` saved in ``d`` with ``tok``."""
+    import transformers
+    from transformers import BertConfig
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    getattr(transformers, model_class)(cfg).save_pretrained(str(d))
+    tok.save_pretrained(str(d))
+    return d
+
+
 @pytest.fixture(scope="session")
 def hf_teacher_dir(tmp_path_factory, tokenizer_dir) -> Path:
     """A tiny random BERT saved as a local Hugging Face model directory (with its tokenizer)."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
-    d = tmp_path_factory.mktemp("hf_teacher")
-    BertModel(cfg).save_pretrained(str(d))
-    tok.save_pretrained(str(d))
-    return d
+    return save_tiny_bert(tmp_path_factory.mktemp("hf_teacher"), tok)
 
 
 @pytest.fixture(scope="session")

@@ -201,18 +201,12 @@ def glue_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
     """A tiny random BertForMaskedLM with a word-level tokenizer, saved like a pre-trained student."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+    from conftest import save_tiny_bert
+    from transformers import BertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(GOOD + BAD + FILLER))
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
-    d = tmp_path_factory.mktemp("tiny_bert")
-    BertForMaskedLM(cfg).save_pretrained(str(d))
-    tok.save_pretrained(str(d))
-    return d
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), tok, "BertForMaskedLM")
 
 
 def test_finetune_sst2_layout_learns(tiny_bert, glue_dir):

@@ -24,17 +24,12 @@ def corpus(tmp_path_factory, text_data_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def mlm_teacher_dir(tmp_path_factory, tokenizer_dir) -> Path:
-    """A tiny BERT *with* an MLM head (the kd arm needs one), pre-trained briefly on the corpus by distillery."""
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+    """A tiny random BERT *with* an MLM head (the kd arm needs one)."""
+    from conftest import save_tiny_bert
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    torch.manual_seed(1)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
-    d = tmp_path_factory.mktemp("mlm_teacher")
-    BertForMaskedLM(cfg).save_pretrained(str(d))
-    tok.save_pretrained(str(d))
-    return d
+    return save_tiny_bert(tmp_path_factory.mktemp("mlm_teacher"), tok, "BertForMaskedLM", seed=1)
 
 
 def _cfg(corpus, teacher, out, method, **train) -> dict:
