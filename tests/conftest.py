@@ -58,6 +58,12 @@ def save_tiny_bert(d: Path, tok, model_class: str = "BertModel", seed: int = 0) 
 
 
 @pytest.fixture(scope="session")
+def tiny_bert_builder():
+    """``save_tiny_bert`` as a fixture: test modules cannot import it (``conftest`` names several modules)."""
+    return save_tiny_bert
+
+
+@pytest.fixture(scope="session")
 def hf_teacher_dir(tmp_path_factory, tokenizer_dir) -> Path:
     """A tiny random BERT saved as a local Hugging Face model directory (with its tokenizer)."""
     from transformers import AutoTokenizer

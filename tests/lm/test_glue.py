@@ -199,14 +199,13 @@ def glue_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
+def tiny_bert(tmp_path_factory, tiny_bert_builder) -> Path:
     """A tiny random BertForMaskedLM with a word-level tokenizer, saved like a pre-trained student."""
-    from conftest import save_tiny_bert
     from transformers import BertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(GOOD + BAD + FILLER))
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), tok, "BertForMaskedLM")
+    return tiny_bert_builder(tmp_path_factory.mktemp("tiny_bert"), tok, "BertForMaskedLM")
 
 
 def test_finetune_sst2_layout_learns(tiny_bert, glue_dir):

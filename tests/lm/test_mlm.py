@@ -23,13 +23,12 @@ def corpus(tmp_path_factory, text_data_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mlm_teacher_dir(tmp_path_factory, tokenizer_dir) -> Path:
+def mlm_teacher_dir(tmp_path_factory, tokenizer_dir, tiny_bert_builder) -> Path:
     """A tiny random BERT *with* an MLM head (the kd arm needs one)."""
-    from conftest import save_tiny_bert
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    return save_tiny_bert(tmp_path_factory.mktemp("mlm_teacher"), tok, "BertForMaskedLM", seed=1)
+    return tiny_bert_builder(tmp_path_factory.mktemp("mlm_teacher"), tok, "BertForMaskedLM", seed=1)
 
 
 def _cfg(corpus, teacher, out, method, **train) -> dict:
