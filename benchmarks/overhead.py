@@ -48,9 +48,10 @@ def _epoch_s(m: dict) -> float:
     return statistics.mean(h["train_epoch_s"] for h in m["history"])
 
 
-def overhead(task: str, epochs: int, work: Path) -> dict:
+def overhead(task: str, epochs: int, work: Path, extra: list[str] | tuple = ()) -> dict:
+    """Student alone vs live vs cached ``au`` on ``task`` for ``epochs`` epochs (``extra``: more overrides)."""
     cfg_path, base = TASKS[task]
-    over = [*base, f"train.epochs={epochs}"]
+    over = [*base, *extra, f"train.epochs={epochs}"]
     t0 = time.perf_counter()
     student = _run(cfg_path, "scratch", over, work / f"{task}_student")
     live = _run(cfg_path, "au", [*over, "teacher.cache=off"], work / f"{task}_live")

@@ -1,0 +1,338 @@
+"""The real-data benchmark suite: every headline comparison with 3 seeds (mean ± std), regenerated from scratch.
+
+Suites (each one `distillery compare` of a ready config per row, seeds 0, 1, 2):
+
+- Banking77, full training split: scratch vs au (Farhat & Chen 2024);
+- Banking77, 10 examples per class: scratch, au, and au with the other training texts as unlabelled transfer set;
+- CIFAR-10 (JPEG copy), full training split: scratch vs au;
+- CIFAR-10 with 10 % of the labels: scratch vs au;
+- the masked-LM budget study (Bui et al. 2024): scratch, tinybert, minilm at equal FLOPs, then GLUE dev;
+- the cost of distillation over the student alone, live and from the teacher-output cache (one seed: a timing).
+
+The full run writes its tables, plot and commands between the ``run_all`` markers of docs/benchmarks.md (the
+per-issue analyses below them are kept); ``--quick`` runs a smaller version of every suite (subsets, fewer epochs,
+a smaller FLOPs budget; under 45 minutes on 2 CPU cores) and writes docs/benchmarks_quick.md. Finished runs are
+reused, so an interrupted suite resumes where it stopped. Real data comes from ``--data`` (a folder laid out like
+../shared/data) or, with ``--hub``, Banking77, CIFAR-10 and GLUE from the Hugging Face Hub.
+
+    python benchmarks/run_all.py --quick                 # < 45 min on 2 cores
+    python benchmarks/run_all.py                         # hours; resumable
+    python benchmarks/run_all.py --only banking77_10shot --seeds 1
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+B77 = "configs/banking77_minilm_to_textcnn.yaml"
+C10 = "configs/cifar10_resnet56_to_resnet20.yaml"
+MLM = "configs/mlm_budget.yaml"
+BEGIN, END = "<!-- run_all:begin -->", "<!-- run_all:end -->"
+
+
+@dataclass
+class Row:
+    """One line of a suite's table: a method preset (``arm``) plus the overrides that make this row."""
+
+    label: str
+    arm: str
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Suite:
+    """A comparison: one config, shared overrides (full / quick), its rows, optionally a FLOPs budget per run."""
+
+    name: str
+    title: str
+    config: str
+    full: list[str]
+    quick: list[str]
+    rows: list[Row]
+    budget: tuple[str | None, str | None] = (None, None)  # (full, quick)
+    note: str = ""
+
+
+SUITES = [
+    Suite("banking77_full", "Banking77, full training split", B77,
+          full=["train.epochs=20"], quick=["train.epochs=3"],
+          rows=[Row("scratch", "scratch"), Row("au", "au")],
+          note="Teacher: all-MiniLM-L6-v2 + linear probe; student: text CNN (4.16 M parameters)."),
+    Suite("banking77_10shot", "Banking77, 10 examples per class", B77,
+          full=["data.shots_per_class=10", "train.epochs=60"], quick=["data.shots_per_class=10", "train.epochs=20"],
+          rows=[Row("scratch", "scratch"), Row("au", "au"),
+                # the other training texts, unlabelled; 20 (quick: 3) epochs over 9,503 texts instead of 60 over 770
+                Row("au + transfer set (the other 8,733 texts)", "au", ["data.transfer=rest", "train.epochs=@"])],
+          note="Teacher: MiniLM + 10-shot linear probe. The transfer-set row trains 20 epochs (quick: 3) over all "
+               "9,503 training texts, cross-entropy on the 770 labelled ones."),
+    Suite("cifar10_full", "CIFAR-10 (JPEG copy), full training split", C10,
+          full=["train.epochs=15"], quick=["train.epochs=4", "data.max_samples=10000"],
+          rows=[Row("scratch", "scratch"), Row("au", "au")],
+          note="Teacher: ResNet-56 (akamaster weights); student: ResNet-20 (0.27 M); augmentation on. Quick: the "
+               "first 10,000 images of each split."),
+    Suite("cifar10_10pct", "CIFAR-10 with 10 % of the labels (500 per class)", C10,
+          full=["data.shots_per_class=500", "train.epochs=10"],
+          quick=["data.shots_per_class=100", "train.epochs=10"],
+          rows=[Row("scratch", "scratch"), Row("au", "au")],
+          note="Quick: 100 labelled images per class."),
+    Suite("mlm_budget", "Masked-LM pre-training at equal FLOPs, then GLUE dev", MLM,
+          full=[], quick=["glue.max_train=200"], budget=("flops=5e13", "flops=1e12"),
+          rows=[Row("scratch (MLM only)", "scratch"), Row("tinybert", "tinybert"), Row("minilm", "minilm")],
+          note="Student: 4-layer, 192-wide BERT; teacher: all-MiniLM-L6-v2 (its forward passes count in the "
+               "budget). Score: GLUE dev average (SST-2 acc., CoLA MCC, MRPC F1, RTE acc., STS-B Pearson)."),
+]
+TRANSFER_EPOCHS = {"full": 20, "quick": 3}
+
+
+def data_overrides(suite: Suite, data: Path, hub: bool) -> list[str]:
+    """Point a suite's config at the real data: a local folder laid out like ../shared/data, or the Hub."""
+    if suite.config == B77:
+        return (["data.source=PolyAI/banking77", "data.label_column=label"] if hub
+                else [f"data.source={data / 'banking77'}"])
+    if suite.config == C10:
+        src = "uoft-cs/cifar10" if hub else str(data / "cifar10_jpeg" / "cifar10_jpeg.npz")
+        return [f"data.source={src}", f"teacher.weights={data / 'cifar10_resnet_akamaster' / 'resnet56-4bfd9763.th'}"]
+    return [f"data.source={data / 'text_corpus'}", f"glue.source={'nyu-mll/glue' if hub else data / 'glue'}"]
+
+
+def suite_overrides(suite: Suite, row: Row, profile: str) -> list[str]:
+    base = suite.quick if profile == "quick" else suite.full
+    return [*base, *(o.replace("@", str(TRANSFER_EPOCHS[profile])) for o in row.overrides)]
+
+
+def row_dir(root: Path, suite: Suite, row: Row) -> Path:
+    return root / suite.name / re.sub(r"[^a-z0-9]+", "_", row.label.lower()).strip("_")
+
+
+def score(metrics: dict) -> dict:
+    """The figures of one run that the tables report (percentages for accuracies and GLUE)."""
+    s, t = metrics["student"], metrics["train"]
+    out = {"train_s": t.get("train_time_s", t.get("wall_time_s"))}
+    if "accuracy" in s:
+        out["accuracy"] = 100 * s["accuracy"]
+        if metrics.get("teacher", {}).get("accuracy") is not None:
+            out["teacher"] = 100 * metrics["teacher"]["accuracy"]
+    if "val_ce" in s:
+        out["val_ce"] = s["val_ce"]
+        out["tokens"] = t.get("tokens_seen")
+        glue = metrics.get("glue") or {}
+        if glue:
+            out["glue_avg"] = 100 * statistics.mean(r["score"] for r in glue.values())
+            out.update({f"glue_{k}": 100 * r["score"] for k, r in glue.items()})
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "—"
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+
+
+def run_suite(suite: Suite, root: Path, profile: str, seeds: int, data: Path, hub: bool) -> dict:
+    """Run (or read back) every row of ``suite`` for ``seeds`` seeds; return the per-seed figures."""
+    from distillery.report.compare import compare
+
+    rows = {}
+    for row in suite.rows:
+        out = row_dir(root, suite, row)
+        over = [*data_overrides(suite, data, hub), *suite_overrides(suite, row, profile), "train.progress=false"]
+        budget = suite.budget[profile == "quick"]
+        t0 = time.perf_counter()
+        compare(str(ROOT / suite.config), [row.arm], seeds=seeds, budget=budget, out=str(out), overrides=over,
+                quiet=True)
+        runs = [json.loads((out / f"{row.arm}_s{i}" / "metrics.json").read_text()) for i in range(seeds)]
+        rel = [o for o in over if not o.startswith(("data.source=", "teacher.weights=", "glue.source="))]
+        rows[row.label] = {
+            "arm": row.arm, "runs": [score(m) for m in runs], "wall_s": round(time.perf_counter() - t0, 1),
+            "command": f"distillery compare {suite.config} --arms {row.arm} --seeds {seeds}"
+                       + (f" --budget {budget}" if budget else "") + "".join(f" --set {o}" for o in rel)}
+        r = rows[row.label]["runs"]
+        key = "accuracy" if "accuracy" in r[0] else "glue_avg"
+        print(f"  {suite.name:18s} {row.label:45s} {key} {fmt([x[key] for x in r if key in x])}", flush=True)
+    return rows
+
+
+def run_overhead(root: Path, profile: str) -> dict:
+    """The cost table of benchmarks/overhead.py (student alone / live teacher / cache), one seed."""
+    from overhead import overhead
+
+    extra = {"cifar10": ["data.max_samples=10000"]} if profile == "quick" else {}
+    return {task: overhead(task, 1 if profile == "quick" else 2, root / "overhead", extra.get(task, []))
+            for task in ("banking77", "cifar10")}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                   if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import transformers
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": platform.python_version(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def render(results: dict) -> str:
+    """The Markdown of the suite: one table per suite (mean ± std over seeds), the commands, the machine."""
+    m, profile = results["machine"], results["profile"]
+    lines = [f"## The benchmark suite ({'quick' if profile == 'quick' else 'full'} run)", "",
+             f"Generated by `python benchmarks/run_all.py{' --quick' if profile == 'quick' else ''}` on "
+             f"{results['date']}, commit {results['commit']}, in {results['wall_s'] / 60:.0f} minutes. Machine: "
+             f"{m['cpu']}, {m['cores']} cores ({m['threads']} torch threads), GPU: {m['gpu'] or 'none'}; torch "
+             f"{m['torch']}, transformers {m['transformers']}, Python {m['python']}. {results['seeds']} seeds "
+             "(train.seed 0, 1, ...); mean ± sample standard deviation; accuracies on each dataset's test split "
+             "(the checkpoint with the best validation accuracy).", "", "![the suite](img/" + results["plot"] + ")",
+             ""]
+    for suite in SUITES:
+        rows = results["suites"].get(suite.name)
+        if not rows:
+            continue
+        lines += [f"### {suite.title}", "", suite.note, ""]
+        first = next(iter(rows.values()))["runs"][0]
+        if "accuracy" in first:
+            lines += ["| arm | student test accuracy (%) | teacher (%) | train time per run (s) |",
+                      "|---|---:|---:|---:|"]
+            for label, r in rows.items():
+                runs = r["runs"]
+                lines.append(f"| {label} | {fmt([x['accuracy'] for x in runs])} | "
+                             f"{fmt([x['teacher'] for x in runs if 'teacher' in x])} | "
+                             f"{fmt([x['train_s'] for x in runs], 0)} |")
+        else:
+            tasks = [k[5:] for k in first if k.startswith("glue_") and k != "glue_avg"]
+            lines += ["| arm | MLM val. CE | tokens seen | " + " | ".join(tasks) + " | GLUE avg |",
+                      "|---|---:|---:|" + "---:|" * (len(tasks) + 1)]
+            for label, r in rows.items():
+                runs = r["runs"]
+                lines.append(f"| {label} | {fmt([x['val_ce'] for x in runs], 3)} | "
+                             f"{fmt([x['tokens'] for x in runs], 0)} | "
+                             + " | ".join(fmt([x[f'glue_{t}'] for x in runs], 1) for t in tasks)
+                             + f" | {fmt([x['glue_avg'] for x in runs], 1)} |")
+        lines += ["", "```bash", *(r["command"] for r in rows.values()), "```", ""]
+    if results.get("overhead"):
+        lines += ["### What distillation costs over the student alone (one seed, a timing)", "",
+                  "| task | train size | student s/epoch | live teacher s/epoch | cached s/epoch | cache build (s) | "
+                  "cached / student |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for task, o in results["overhead"].items():
+            lines.append(f"| {task} | {o['train_size']:,} | {o['student_epoch_s']:.1f} | {o['live_epoch_s']:.1f} | "
+                         f"{o['cached_epoch_s']:.1f} | {o['cache_build_s']:.1f} | "
+                         f"{o['ratios']['cached_over_student']:.2f} |")
+        lines += ["", "`python benchmarks/overhead.py` measures the same table with more epochs.", ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict, dest: Path) -> None:
+    """One panel per suite: the mean score of each row with its standard deviation over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = [s for s in SUITES if results["suites"].get(s.name)]
+    fig, axes = plt.subplots(1, len(suites), figsize=(3.6 * len(suites), 3.6), squeeze=False)
+    for ax, suite in zip(axes[0], suites, strict=True):
+        rows = results["suites"][suite.name]
+        key = "accuracy" if "accuracy" in next(iter(rows.values()))["runs"][0] else "glue_avg"
+        stats = [mean_std([x[key] for x in r["runs"]]) for r in rows.values()]
+        ax.bar(range(len(stats)), [m for m, _ in stats], yerr=[s for _, s in stats], capsize=4,
+               color=["#999999"] + ["#2b6cb0"] * (len(stats) - 1))
+        ax.set_xticks(range(len(stats)), [label.split(" (")[0] for label in rows], rotation=20, ha="right",
+                      fontsize=8)
+        lo = min(m - s for m, s in stats)
+        ax.set_ylim(max(0.0, lo - 5), max(m + s for m, s in stats) + 2)
+        ax.set_title(suite.title if len(suite.title) < 40 else suite.name, fontsize=9)
+        ax.set_ylabel("test accuracy (%)" if key == "accuracy" else "GLUE dev average")
+    fig.tight_layout()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+
+
+def write_docs(results: dict, quick: bool) -> Path:
+    """Quick: docs/benchmarks_quick.md as a whole. Full: the run_all section of docs/benchmarks.md."""
+    text = render(results)
+    if quick:
+        dest = ROOT / "docs" / "benchmarks_quick.md"
+        dest.write_text("# Benchmarks, quick version\n\nA smaller version of every suite of docs/benchmarks.md, to "
+                        "check that the figures reproduce (subsets, fewer epochs; not the headline numbers).\n\n"
+                        + text.replace("](img/", "](img/") + "\n")
+        return dest
+    dest = ROOT / "docs" / "benchmarks.md"
+    doc = dest.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in doc and END in doc:
+        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+    else:
+        head, sep, rest = doc.partition("\n## ")
+        doc = head + "\n" + block + "\n" + sep + rest if sep else doc + "\n" + block + "\n"
+    dest.write_text(doc)
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the smaller version (< 45 min on 2 CPU cores)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--only", nargs="*", default=None, choices=[s.name for s in SUITES] + ["overhead"])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
+                    help="folder with banking77/, cifar10_jpeg/, cifar10_resnet_akamaster/, glue/, text_corpus/")
+    ap.add_argument("--hub", action="store_true", help="Banking77, CIFAR-10 and GLUE from the Hugging Face Hub")
+    ap.add_argument("--runs", default=None, help="where run directories go (default runs/run_all[_quick])")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--render-only", action="store_true", help="rewrite the docs and plot from the results JSON")
+    args = ap.parse_args()
+    profile = "quick" if args.quick else "full"
+    stem = "run_all_quick" if args.quick else "run_all"
+    res_path = ROOT / "benchmarks" / "results" / f"{stem}.json"
+    if args.render_only:
+        results = json.loads(res_path.read_text())
+    else:
+        torch.set_num_threads(args.threads)
+        root = Path(args.runs or ROOT / "runs" / stem).resolve()
+        data = Path(args.data).resolve()
+        old = json.loads(res_path.read_text()) if res_path.is_file() and args.only else {}
+        t0 = time.perf_counter()
+        results = {"profile": profile, "seeds": args.seeds, "suites": dict(old.get("suites", {})),
+                   "overhead": old.get("overhead")}
+        for suite in SUITES:
+            if args.only is None or suite.name in args.only:
+                print(f"{suite.name} ...", flush=True)
+                results["suites"][suite.name] = run_suite(suite, root, profile, args.seeds, data, args.hub)
+        if args.only is None or "overhead" in args.only:
+            print("overhead ...", flush=True)
+            results["overhead"] = run_overhead(root, profile)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        results.update(wall_s=old.get("wall_s", 0.0) * bool(args.only) + time.perf_counter() - t0, commit=commit,
+                       date=datetime.date.today().isoformat(), machine=machine(), plot=f"{stem}.png")
+        res_path.parent.mkdir(parents=True, exist_ok=True)
+        res_path.write_text(json.dumps(results, indent=2))
+    plot(results, ROOT / "docs" / "img" / results["plot"])
+    dest = write_docs(results, args.quick)
+    print(f"wrote {res_path.relative_to(ROOT)}, {dest.relative_to(ROOT)} ({results['wall_s'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
