@@ -124,7 +124,7 @@ def score(metrics: dict) -> dict:
     out = {"train_s": t.get("train_time_s", t.get("wall_time_s"))}
     if "accuracy" in s:
         out["accuracy"] = 100 * s["accuracy"]
-        if metrics.get("teacher", {}).get("accuracy") is not None:
+        if (metrics.get("teacher") or {}).get("accuracy") is not None:  # scratch runs have no teacher
             out["teacher"] = 100 * metrics["teacher"]["accuracy"]
     if "val_ce" in s:
         out["val_ce"] = s["val_ce"]

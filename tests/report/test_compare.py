@@ -7,6 +7,7 @@ import yaml
 from PIL import Image
 
 from distillery.cli import main
+from distillery.errors import DistilleryError
 from distillery.report.build import collect, find_runs
 from distillery.report.compare import compare
 from distillery.report.pretraining import IMAGENET_1K_TRAIN, estimated_cost, known_cost
@@ -101,3 +102,30 @@ def test_pretraining_costs_cited_and_estimated(make_image_config, tmp_path):
              + conv(32, 64, 56) + 5 * conv(64, 64, 56))
     fwd224 = convs + 2 * 64 * 4
     assert est.kind == "estimated" and est.flops == pytest.approx(3 * fwd224 * IMAGENET_1K_TRAIN * 90, rel=0.05)
+
+
+def test_compare_resumes_an_interrupted_arm_of_the_same_config(make_text_config, tmp_path, monkeypatch):
+    from distillery.training import DistillationModule
+
+    raw = make_text_config("resume_cmp", train__epochs=3)
+    cfg = write_config(raw, tmp_path / "exp.yaml")
+    original = DistillationModule.on_train_epoch_end
+
+    def dying(self):
+        original(self)
+        if self.current_epoch == 1:  # the study dies in epoch 2, after epoch 1's checkpoint
+            raise RuntimeError("simulated crash")
+
+    with monkeypatch.context() as m:
+        m.setattr(DistillationModule, "on_train_epoch_end", dying)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            compare(str(cfg), ["scratch"], seeds=1, quiet=True)
+    run_dir = tmp_path / "resume_cmp" / "scratch_s0"
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "metrics.json").exists()
+    compare(str(cfg), ["scratch"], seeds=1, quiet=True)  # continues that run instead of refusing it
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["train"]["resumed_from"].endswith("last.ckpt") and len(m["history"]) == 3
+    # an unfinished run of another config is refused, not resumed
+    (run_dir / "metrics.json").unlink()
+    with pytest.raises(DistilleryError, match="unfinished run of another config"):
+        compare(str(cfg), ["scratch"], seeds=1, quiet=True, overrides=["train.lr=0.5"])

@@ -38,11 +38,23 @@ def _weights_path(finetune: str) -> Path:
     return p
 
 
+def _same_config(run_dir: Path, cfg) -> bool:
+    """Whether ``run_dir`` holds a run of exactly ``cfg`` (its saved config.yaml), so it can be resumed."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    return saved.is_file() and yaml.safe_load(saved.read_text()) == yaml.safe_load(
+        yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
 def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = None, out: str | None = None,
             overrides: list[str] | None = None, finetune_weights: str | None = None, pretrain_run: str | None = None,
             quiet: bool = False, command: str | None = None) -> dict[str, Path]:
-    """Run every arm for ``seeds`` seeds under ``out`` (default: the config's output.dir); write the report."""
-    from ..api import _log, run
+    """Run every arm for ``seeds`` seeds under ``out`` (default: the config's output.dir); write the report.
+
+    Finished runs are reused and an interrupted run of the same config is resumed, so a study continues where it
+    stopped."""
+    from ..api import _log, resume, run
     from ..losses.terms import PRESETS
 
     raw = apply_overrides(load_raw(config), overrides or [])
@@ -82,7 +94,12 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
             _log(f"compare {k}/{len(plan)}: {arm} seed {seed} already finished ({d})", quiet)
             continue
         if d.exists() and any(d.iterdir()):
-            raise DistilleryError(f"{d} holds an unfinished run (no metrics.json); remove it to run that arm again")
+            if not _same_config(d, cfg):
+                raise DistilleryError(f"{d} holds an unfinished run of another config; remove it to run that arm "
+                                      "again")
+            _log(f"compare {k}/{len(plan)}: {arm} seed {seed}: continuing the interrupted run in {d}", quiet)
+            resume(d, quiet=quiet)
+            continue
         _log(f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
         run(cfg, quiet=quiet)
     atomic_write_text(root / "compare.json", json.dumps(

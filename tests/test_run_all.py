@@ -1,0 +1,92 @@
+"""benchmarks/run_all.py: figures per run, mean ± std over seeds, the generated Markdown and its place in the docs."""
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
+
+
+@pytest.fixture(scope="module")
+def run_all():
+    spec = importlib.util.spec_from_file_location("run_all", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["run_all"] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop("run_all", None)
+
+
+def _cls_metrics(acc: float, teacher: float | None = 0.93) -> dict:
+    return {"student": {"accuracy": acc}, "teacher": None if teacher is None else {"accuracy": teacher},
+            "train": {"train_time_s": 12.0}}
+
+
+def _results(run_all, profile="full") -> dict:
+    accs = {"scratch": [0.90, 0.91, 0.92], "au": [0.93, 0.95, 0.94]}
+    mlm = {"student": {"val_ce": 6.2}, "train": {"train_time_s": 9.0, "tokens_seen": 1000},
+           "glue": {"SST-2": {"score": 0.6}, "RTE": {"score": 0.5}}}
+    return {"profile": profile, "seeds": 3, "date": "2026-11-23", "commit": "abc1234", "wall_s": 600.0,
+            "plot": "run_all.png",
+            "machine": {"cpu": "test cpu", "cores": 2, "threads": 2, "gpu": None, "torch": "2", "transformers": "5",
+                        "python": "3.11"},
+            "suites": {"banking77_full": {k: {"arm": k, "command": f"distillery compare x --arms {k}",
+                                              "runs": [run_all.score(_cls_metrics(a)) for a in v]}
+                                          for k, v in accs.items()},
+                       "mlm_budget": {"scratch (MLM only)": {"arm": "scratch", "command": "distillery compare y",
+                                                             "runs": [run_all.score(mlm)] * 3}}},
+            "overhead": None}
+
+
+def test_score_reads_classification_and_mlm_runs(run_all):
+    s = run_all.score(_cls_metrics(0.9071, teacher=None))
+    assert s == {"train_s": 12.0, "accuracy": pytest.approx(90.71)}
+    m = run_all.score({"student": {"val_ce": 6.3}, "train": {"train_time_s": 5.0, "tokens_seen": 77},
+                       "glue": {"SST-2": {"score": 0.7}, "CoLA": {"score": 0.1}}})
+    assert m["val_ce"] == 6.3 and m["tokens"] == 77
+    assert m["glue_avg"] == pytest.approx(40.0) and m["glue_SST-2"] == pytest.approx(70.0)
+
+
+def test_render_reports_mean_and_sample_std_per_arm(run_all):
+    text = run_all.render(_results(run_all))
+    sd = statistics.stdev([93.0, 95.0, 94.0])
+    assert f"| au | 94.00 ± {sd:.2f} | 93.00 ± 0.00 |" in text
+    assert "| scratch | 91.00 ± 1.00 |" in text
+    assert "commit abc1234" in text and "test cpu" in text and "3 seeds" in text
+    assert "distillery compare x --arms au" in text
+    assert "| SST-2 | RTE | GLUE avg |" in text and "| 60.0 ± 0.0 | 50.0 ± 0.0 | 55.0 ± 0.0 |" in text
+
+
+def test_full_run_replaces_only_its_section(run_all, tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "benchmarks.md").write_text("# Benchmarks\n\nIntro.\n\n## Issue 2 analysis\n\nkept\n")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    run_all.write_docs(_results(run_all), quick=False)
+    first = (docs / "benchmarks.md").read_text()
+    assert first.index("Intro.") < first.index(run_all.BEGIN) < first.index("## Issue 2 analysis")
+    res = _results(run_all)
+    res["commit"] = "def5678"
+    run_all.write_docs(res, quick=False)
+    second = (docs / "benchmarks.md").read_text()
+    assert second.count(run_all.BEGIN) == 1 and "def5678" in second and "abc1234" not in second
+    assert second.endswith("## Issue 2 analysis\n\nkept\n")
+    quick = run_all.write_docs(_results(run_all, "quick"), quick=True)
+    assert quick.name == "benchmarks_quick.md" and "quick run" in quick.read_text()
+
+
+def test_every_suite_points_at_real_data_and_a_ready_config(run_all, tmp_path):
+    root = Path(run_all.ROOT)
+    for suite in run_all.SUITES:
+        assert (root / suite.config).is_file(), suite.config
+        over = run_all.data_overrides(suite, tmp_path, hub=False)
+        assert any(o.startswith("data.source=" + str(tmp_path)) for o in over)
+        hub = run_all.data_overrides(suite, tmp_path, hub=True)
+        assert not any(o == f"data.source={tmp_path / 'banking77'}" for o in hub)
+    ten = next(s for s in run_all.SUITES if s.name == "banking77_10shot")
+    transfer = ten.rows[-1]
+    assert run_all.suite_overrides(ten, transfer, "quick")[-1] == "train.epochs=3"
