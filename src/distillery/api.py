@@ -361,8 +361,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             head = prepare_head(teacher, cfg.teacher.head, prep,
                                 {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
                                 data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
-                                cache_dir=cfg.teacher.cache_dir, progress=tc.progress, seed=tc.seed, bf16=bf16,
-                                meter=meter)
+                                cache_dir=cfg.teacher.cache_dir, progress=tc.progress, bf16=bf16, meter=meter,
+                                seed=cfg.data.seed if cfg.data.seed is not None else tc.seed)  # one teacher per split
         teacher.eval().requires_grad_(False)
         if head.reused and head.mode != "pretrained":  # charged what it cost when it was made
             meter.by_phase["teacher_head"] = float(head.info.get("flops") or 0.0)

@@ -77,6 +77,9 @@ class DataConfig(_Section):
         "for images, none for text")
     image_size: int | None = Field(None, gt=0, description="resize images to this square size when decoding")
     max_samples: int | None = Field(None, gt=0, description="cap each split (quick experiments)")
+    seed: int | None = Field(None, ge=0, description="seed of the data splits (validation/test carve, few-shot "
+                             "subset, text edits); default: train.seed. Fix it to compare training seeds on one "
+                             "split: the teacher's head and output cache are then shared by the seeds")
     transfer: str = Field(
         "none", description="an unlabelled transfer set (Farhat & Chen 2024) on which only the teacher-driven terms "
         "are computed (cross-entropy stays on labelled data): 'none'; 'rest' = the training examples that "

@@ -124,3 +124,19 @@ def test_gradient_accumulation_counts_optimizer_steps(make_image_config):
     m = run(raw, quiet=True)
     assert m["train"]["effective_batch_size"] == 64
     assert m["train"]["steps"] == 4 and m["compute"]["steps"] == 4  # 3 batches an epoch -> 2 optimizer steps
+
+
+def test_a_fixed_data_seed_shares_the_split_and_teacher_across_training_seeds(make_text_config, tmp_path):
+    def cfg(name, seed, data_seed=None):
+        raw = make_text_config(name, train__epochs=1, train__seed=seed)
+        raw["teacher"]["cache_dir"] = str(tmp_path / "own_cache")
+        if data_seed is not None:
+            raw["data"]["seed"] = data_seed
+        return raw
+
+    a = run(cfg("a", 0, data_seed=0), quiet=True)
+    b = run(cfg("b", 1, data_seed=0), quiet=True)  # another training seed on the same split: head and cache reused
+    assert not a["teacher"]["head_reused"] and b["teacher"]["head_reused"]
+    assert b["teacher"]["cache"]["status"] == "reused"
+    c = run(cfg("c", 1), quiet=True)  # default: the split follows train.seed, so the teacher is prepared anew
+    assert not c["teacher"]["head_reused"] and c["teacher"]["cache"]["status"] != "reused"

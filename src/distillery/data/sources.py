@@ -266,7 +266,9 @@ def few_shot(split: Split, shots: int, num_classes: int, seed: int) -> tuple[Spl
 
 
 def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
-    """Read ``cfg.source`` into train / validation / test splits (validation and test carved when absent)."""
+    """Read ``cfg.source`` into train / validation / test splits (validation and test carved when absent), seeded
+    by ``cfg.seed`` when set, else ``seed`` (the run's train.seed)."""
+    seed = cfg.seed if cfg.seed is not None else seed
     if Path(cfg.source).suffix.lower() == ".npz":
         splits, names = _load_npz(cfg)
         modality = "image"

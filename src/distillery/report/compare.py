@@ -91,6 +91,9 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
     for k, (arm, seed, cfg) in enumerate(plan, 1):
         d = Path(cfg.output.dir)
         if (d / "metrics.json").is_file():
+            if not _same_config(d, cfg):
+                raise DistilleryError(f"{d} holds a finished run of another config; remove it (or choose another "
+                                      "--out) to run that arm with this one")
             _log(f"compare {k}/{len(plan)}: {arm} seed {seed} already finished ({d})", quiet)
             continue
         if d.exists() and any(d.iterdir()):
