@@ -169,6 +169,27 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(-1) == labels).float().mean())
 
 
+def _teacher_test_accuracy(cfg: Config, teacher: Network, data: TaskData, loaders, bf16: bool) -> float:
+    """The teacher's (with its task head) test accuracy, kept under the cache root by teacher weights, test split
+    and preprocessing: the arms and seeds of a study evaluate one teacher once."""
+    import hashlib
+
+    from .teacher.head import cache_root, weights_fingerprint
+
+    key = {"weights": weights_fingerprint(teacher), "test": data.test.fingerprint(), "input": teacher.input_spec(),
+           "max_length": cfg.data.max_length, "bf16": bf16}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = cache_root(cfg.teacher.cache_dir) / "teacher_scores" / f"{digest}.json"
+    if path.is_file():
+        return float(json.loads(path.read_text())["accuracy"])
+    logits = compute_features(teacher, loaders.test, {"logits"}, "teacher on test", progress=cfg.train.progress,
+                              bf16=bf16)["logits"]
+    acc = _accuracy(logits, data.test.labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"accuracy": acc, "key": key}, default=str))
+    return acc
+
+
 def _latency_ms(net: Network, loader, batches: int = 5, bf16: bool = False) -> float:
     """Milliseconds per sample for batched inference (eval, no grad): the fastest of a few timed batches after a
     warm-up batch, so that other work on a shared machine inflates it as little as possible."""
@@ -382,9 +403,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
             prior_s += cache_report.total_build_s
         else:
             teacher_out = LiveTeacher(teacher, bf16=bf16)
-        test_logits = compute_features(teacher, loaders.test, {"logits"}, "teacher on test", progress=tc.progress,
-                                       bf16=bf16)["logits"]
-        teacher_report = {"spec": cfg.teacher.model, "accuracy": _accuracy(test_logits, data.test.labels),
+        teacher_report = {"spec": cfg.teacher.model, "accuracy": _teacher_test_accuracy(cfg, teacher, data, loaders,
+                                                                                        bf16),
                           "params": count_params(teacher), "head": head.mode, "head_reused": head.reused,
                           "head_info": {k: v for k, v in head.info.items() if k != "key"},
                           "outputs": "cached" if cache_report is not None else "live",
