@@ -76,7 +76,8 @@ class DataConfig(_Section):
         "auto", description="images: 'standard' = random crop (padding 1/8) + horizontal flip; 'auto' = standard "
         "for images, none for text")
     image_size: int | None = Field(None, gt=0, description="resize images to this square size when decoding")
-    max_samples: int | None = Field(None, gt=0, description="cap each split (quick experiments)")
+    max_samples: int | None = Field(None, gt=0, description="cap each split at a seeded random subset of this "
+                                    "size (quick experiments)")
     seed: int | None = Field(None, ge=0, description="seed of the data splits (validation/test carve, few-shot "
                              "subset, text edits); default: train.seed. Fix it to compare training seeds on one "
                              "split: the teacher's head and output cache are then shared by the seeds")

@@ -109,3 +109,20 @@ def test_text_pairs(tmp_path):
     (tmp_path / "train.csv").write_text("s1,s2,label\n" + "".join(f"a{i},b{i},{i % 2}\n" for i in range(20)))
     d = load_task_data(DataConfig(source=str(tmp_path), text_column="s1", text_pair_column="s2", val_fraction=0.0))
     assert isinstance(d.train.inputs[0], tuple) and len(d.train.inputs[0]) == 2
+
+
+def test_max_samples_is_a_seeded_random_subset(tmp_path):
+    # files sorted by label (Banking77's are): the first N rows would hold only the first classes
+    for split, n in (("train", 400), ("test", 100)):
+        with open(tmp_path / f"{split}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            w.writerows([f"{split} text {i}", f"c{i * 10 // n}"] for i in range(n))
+    cfg = DataConfig(source=str(tmp_path), val_fraction=0.1, max_samples=40)
+    a, b, c = load_task_data(cfg, seed=0), load_task_data(cfg, seed=0), load_task_data(cfg, seed=1)
+    assert (len(a.train), len(a.val), len(a.test)) == (40, 40, 40)
+    assert len(set(a.train.labels.tolist())) >= 8 and len(set(a.test.labels.tolist())) >= 8  # not the first classes
+    assert a.train.inputs == b.train.inputs and a.test.inputs == b.test.inputs  # seeded
+    assert a.train.inputs != c.train.inputs
+    assert a.train.inputs == sorted(a.train.inputs, key=lambda t: int(t.split()[-1]))  # original order kept
+    assert not set(a.train.inputs) & set(a.val.inputs)

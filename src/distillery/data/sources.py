@@ -248,6 +248,11 @@ def _carve(split: Split, fraction: float, rng: np.random.Generator) -> tuple[Spl
     return split.subset(np.sort(perm[k:])), split.subset(np.sort(perm[:k]))
 
 
+def _cap(split: Split, n: int, rng: np.random.Generator) -> Split:
+    """At most ``n`` examples of ``split``, drawn at random (seeded), kept in their original order."""
+    return split if len(split) <= n else split.subset(np.sort(rng.permutation(len(split))[:n]))
+
+
 def few_shot(split: Split, shots: int, num_classes: int, seed: int) -> tuple[Split, list[str], Split]:
     """Keep ``shots`` seeded examples per class (all of them where a class has fewer); also returns the rest."""
     rng = np.random.default_rng(seed)
@@ -284,9 +289,9 @@ def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
     val = splits.get("validation")
     if val is None and cfg.val_fraction > 0:
         train, val = _carve(train, cfg.val_fraction, rng)
-    if cfg.max_samples:
-        train, test = (s.subset(np.arange(min(len(s), cfg.max_samples))) for s in (train, test))
-        val = val.subset(np.arange(min(len(val), cfg.max_samples))) if val is not None else None
+    if cfg.max_samples:  # a seeded random subset of each split (files are often sorted by label)
+        train, test = (_cap(s, cfg.max_samples, rng) for s in (train, test))
+        val = _cap(val, cfg.max_samples, rng) if val is not None else None
     transfer = None
     if cfg.shots_per_class:
         train, more, rest = few_shot(train, cfg.shots_per_class, len(names), seed)
