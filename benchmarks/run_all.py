@@ -84,17 +84,17 @@ SUITES = [
                "9,503 training texts, cross-entropy on the 770 labelled ones. One 10-shot subset (data.seed=0) for "
                "every seed: the seeds vary the student's training, not which examples are labelled."),
     Suite("cifar10_full", "CIFAR-10 (JPEG copy), full training split", C10,
-          full=["train.epochs=10"], quick=["train.epochs=3", "data.max_samples=10000"],
+          full=["train.epochs=10"], quick=["train.epochs=3", "data.max_samples=8000"],
           rows=[Row("scratch", "scratch"), Row("au", "au")],
           note="Teacher: ResNet-56 (akamaster weights); student: ResNet-20 (0.27 M); augmentation on. Quick: a "
-               "random 10,000 images of each split."),
+               "random 8,000 images of each split."),
     Suite("cifar10_10pct", "CIFAR-10 with 10 % of the labels (500 per class)", C10,
           full=["data.shots_per_class=500", "train.epochs=10"],
           quick=["data.shots_per_class=100", "train.epochs=20", "data.max_samples=2000"],
           rows=[Row("scratch", "scratch"), Row("au", "au")],
           note="Quick: 100 labelled images per class out of a random 2,000, 20 epochs, tested on a random 2,000."),
     Suite("mlm_budget", "Masked-LM pre-training at equal FLOPs, then GLUE dev", MLM,
-          full=[], quick=["glue.max_train=200", "glue.lrs=[0.0005]"], budget=("flops=2e13", "flops=1e12"),
+          full=[], quick=["glue.max_train=200", "glue.lrs=[0.0005]", "glue.epochs=2"], budget=("flops=2e13", "flops=1e12"),
           rows=[Row("scratch (MLM only)", "scratch"), Row("tinybert", "tinybert"), Row("minilm", "minilm")],
           note="Student: 4-layer, 192-wide BERT; teacher: all-MiniLM-L6-v2 (its forward passes count in the "
                "budget). Score: GLUE dev average (SST-2 acc., CoLA MCC, MRPC F1, RTE acc., STS-B Pearson)."),
@@ -180,7 +180,7 @@ def run_overhead(root: Path, profile: str) -> dict:
     """The cost table of benchmarks/overhead.py (student alone / live teacher / cache), one seed."""
     from overhead import overhead
 
-    quick = {"cifar10": ["data.max_samples=10000"], "banking77": ["data.max_samples=3000"]}
+    quick = {"cifar10": ["data.max_samples=5000"], "banking77": ["data.max_samples=1500"]}
     extra = quick if profile == "quick" else {}
     return {task: overhead(task, 1 if profile == "quick" else 2, root / "overhead", extra.get(task, []))
             for task in ("banking77", "cifar10")}
