@@ -114,8 +114,11 @@ def data_overrides(suite: Suite, data: Path, hub: bool) -> list[str]:
 
 
 def suite_overrides(suite: Suite, row: Row, profile: str) -> list[str]:
+    """The suite's overrides for ``profile``, then the row's; a key the row sets is dropped from the suite's."""
     base = suite.quick if profile == "quick" else suite.full
-    return [*base, *(o.replace("@", str(TRANSFER_EPOCHS[profile])) for o in row.overrides)]
+    own = [o.replace("@", str(TRANSFER_EPOCHS[profile])) for o in row.overrides]
+    keys = {o.split("=", 1)[0] for o in own}
+    return [*(o for o in base if o.split("=", 1)[0] not in keys), *own]
 
 
 def row_dir(root: Path, suite: Suite, row: Row) -> Path:

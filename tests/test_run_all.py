@@ -89,4 +89,5 @@ def test_every_suite_points_at_real_data_and_a_ready_config(run_all, tmp_path):
         assert not any(o == f"data.source={tmp_path / 'banking77'}" for o in hub)
     ten = next(s for s in run_all.SUITES if s.name == "banking77_10shot")
     transfer = ten.rows[-1]
-    assert run_all.suite_overrides(ten, transfer, "quick")[-1] == "train.epochs=4"
+    over = run_all.suite_overrides(ten, transfer, "quick")
+    assert over[-1] == "train.epochs=4" and [o for o in over if o.startswith("train.epochs=")] == ["train.epochs=4"]
