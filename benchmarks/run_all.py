@@ -94,7 +94,8 @@ SUITES = [
           rows=[Row("scratch", "scratch"), Row("au", "au")],
           note="Quick: 100 labelled images per class out of a random 2,000, 20 epochs, tested on a random 2,000."),
     Suite("mlm_budget", "Masked-LM pre-training at equal FLOPs, then GLUE dev", MLM,
-          full=[], quick=["glue.max_train=200", "glue.lrs=[0.0005]", "glue.epochs=2"], budget=("flops=2e13", "flops=1e12"),
+          full=[], quick=["glue.max_train=200", "glue.lrs=[0.0005]", "glue.epochs=2"],
+          budget=("flops=2e13", "flops=1e12"),
           rows=[Row("scratch (MLM only)", "scratch"), Row("tinybert", "tinybert"), Row("minilm", "minilm")],
           note="Student: 4-layer, 192-wide BERT; teacher: all-MiniLM-L6-v2 (its forward passes count in the "
                "budget). Score: GLUE dev average (SST-2 acc., CoLA MCC, MRPC F1, RTE acc., STS-B Pearson)."),
