@@ -2,7 +2,8 @@
 Banking77 with the unlabelled rest of the training texts as transfer set.
 
 Every arm is one `distillery run` of a ready config with overrides; finished arms (metrics.json present) are
-reused, so the script can be re-run after an interruption. Prints a table and writes benchmarks/results/core.json.
+reused and interrupted ones resumed, so the script can be re-run after an interruption. Prints a table and
+writes benchmarks/results/core.json.
 
     python benchmarks/core.py                 # all arms
     python benchmarks/core.py --only b77_10shot_scratch b77_10shot_au
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from distillery.api import run
+from distillery.api import resume, run
 from distillery.config import load_config
+from distillery.report.compare import _same_config
 
 ROOT = Path(__file__).resolve().parents[1]
 B77 = ROOT / "configs" / "banking77_minilm_to_textcnn.yaml"
@@ -76,10 +78,12 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         out = Path(args.runs) / name
+        cfg = load_config(cfg_path, [*over, f"output.dir={out}", "train.progress=false"], method)
         if (out / "metrics.json").exists():
             m = json.loads((out / "metrics.json").read_text())
+        elif out.exists() and any(out.iterdir()) and _same_config(out, cfg):
+            m = resume(out)  # interrupted: continue from its last checkpoint
         else:
-            cfg = load_config(cfg_path, [*over, f"output.dir={out}", "train.progress=false"], method)
             m = run(cfg)
         results[name] = {"config": str(cfg_path.relative_to(ROOT)), "method": method, "overrides": over,
                          "student_accuracy": m["student"]["accuracy"],

@@ -91,3 +91,21 @@ def test_every_suite_points_at_real_data_and_a_ready_config(run_all, tmp_path):
     transfer = ten.rows[-1]
     over = run_all.suite_overrides(ten, transfer, "quick")
     assert over[-1] == "train.epochs=4" and [o for o in over if o.startswith("train.epochs=")] == ["train.epochs=4"]
+
+
+def test_only_invocations_merge_their_sections_and_add_their_times(run_all):
+    full = _results(run_all)
+    first = run_all.merge_results(None, {**full, "suites": {"banking77_full": full["suites"]["banking77_full"]},
+                                         "overhead": None, "wall_s": 600.0})
+    assert first["invocations"] == 1 and list(first["suites"]) == ["banking77_full"]
+    assert "in 10 minutes" in run_all.render(first)
+    second = run_all.merge_results(first, {**full, "suites": {"mlm_budget": full["suites"]["mlm_budget"]},
+                                           "overhead": {"x": 1}, "wall_s": 1200.0, "commit": "fff0000"})
+    assert list(second["suites"]) == ["banking77_full", "mlm_budget"] and second["overhead"] == {"x": 1}
+    assert second["invocations"] == 2 and second["wall_s"] == 1800.0 and second["commit"] == "fff0000"
+    text = run_all.render({**second, "overhead": None})
+    assert "in 2 `--only` invocations" in text and "30 minutes together" in text
+    third = run_all.merge_results(second, {**full, "suites": {}, "overhead": None, "wall_s": 60.0})
+    assert third["overhead"] == {"x": 1} and third["suites"] == second["suites"]  # nothing lost
+    other = run_all.merge_results(second, {**full, "profile": "quick", "suites": {}, "overhead": None, "wall_s": 5.0})
+    assert other["invocations"] == 1 and other["suites"] == {}  # a different profile starts afresh
