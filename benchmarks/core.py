@@ -44,6 +44,9 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     # issue 7: CIFAR-10 with 10 % of the labels, with and without the unlabelled remainder as transfer set
     "c10_10pct_au": (C10, "au", ["train.epochs=10", "data.shots_per_class=500"]),
     "c10_10pct_transfer_au": (C10, "au", ["train.epochs=10", "data.shots_per_class=500", "data.transfer=rest"]),
+    # 10 % of the labels (500 per class), augmentation on, a longer schedule: 60 epochs of 5,000 images
+    "c10_10pct_e60_scratch": (C10, "scratch", ["train.epochs=60", "data.shots_per_class=500"]),
+    "c10_10pct_e60_au": (C10, "au", ["train.epochs=60", "data.shots_per_class=500"]),
     "c10_scratch": (C10, "scratch", ["train.epochs=5", "data.augment=none"]),
     "c10_au": (C10, "au", ["train.epochs=5", "data.augment=none"]),
     "c10_e15_scratch": (C10, "scratch", ["train.epochs=15", "data.augment=none"]),
