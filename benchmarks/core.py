@@ -36,6 +36,9 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     # a 2-layer transformer student (4.38 M parameters) instead of the text CNN: same teacher, data and epochs
     "b77_tf_scratch": (B77_TF, "scratch", ["train.epochs=20"]),
     "b77_tf_au": (B77_TF, "au", ["train.epochs=20"]),
+    # a second seed of the pair (the same validation split: data.seed stays 0)
+    "b77_tf_scratch_s1": (B77_TF, "scratch", ["train.epochs=20", "train.seed=1", "data.seed=0"]),
+    "b77_tf_au_s1": (B77_TF, "au", ["train.epochs=20", "train.seed=1", "data.seed=0"]),
     "b77_tf_eda_au": (B77_TF, "au", ["train.epochs=20", "data.text_augment.copies=3"]),
     "b77_10shot_scratch": (B77, "scratch", ["train.epochs=60", "data.shots_per_class=10"]),
     "b77_10shot_au": (B77, "au", ["train.epochs=60", "data.shots_per_class=10"]),
