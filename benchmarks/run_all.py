@@ -42,6 +42,7 @@ B77 = "configs/banking77_minilm_to_textcnn.yaml"
 C10 = "configs/cifar10_resnet56_to_resnet20.yaml"
 MLM = "configs/mlm_budget.yaml"
 BEGIN, END = "<!-- run_all:begin -->", "<!-- run_all:end -->"
+README_BEGIN, README_END = "<!-- run_all:excerpt:begin -->", "<!-- run_all:excerpt:end -->"
 
 
 @dataclass
@@ -274,6 +275,39 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
+def excerpt(results: dict) -> str:
+    """The README's results table: one line per suite, the scratch row against every distilled row (mean ± std)."""
+    lines = [f"{results['seeds']} seeds each (mean ± std), from the full suite of {results['date']} (commit "
+             f"{results['commit']}, 2-core CPU); every figure, command and caveat in "
+             "[docs/benchmarks.md](docs/benchmarks.md):", "",
+             "| task | from scratch | distilled | teacher |", "|---|---:|---:|---:|"]
+    for suite in SUITES:
+        rows = results["suites"].get(suite.name)
+        if not rows:
+            continue
+        runs = {label: r["runs"] for label, r in rows.items()}
+        key = "accuracy" if "accuracy" in next(iter(runs.values()))[0] else "glue_avg"
+        unit = " %" if key == "accuracy" else " (GLUE avg)"
+        base, *others = runs.items()
+        teacher = [x["teacher"] for rs in runs.values() for x in rs if "teacher" in x]
+        lines.append(f"| {suite.title} | {fmt([x[key] for x in base[1]])}{unit} | "
+                     + "<br>".join(f"{label}: **{fmt([x[key] for x in rs])}**" for label, rs in others)
+                     + f" | {f'{statistics.mean(teacher):.2f} %' if teacher else 'MiniLM'} |")
+    return "\n".join(lines)
+
+
+def replace_block(path: Path, block: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put ``block`` between the ``begin``/``end`` markers of ``path`` (before its first ``## `` section if none)."""
+    doc = path.read_text()
+    block = f"{begin}\n{block}\n{end}"
+    if begin in doc and end in doc:
+        doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    else:
+        head, sep, rest = doc.partition("\n## ")
+        doc = head + "\n" + block + "\n" + sep + rest if sep else doc + "\n" + block + "\n"
+    path.write_text(doc)
+
+
 def plot(results: dict, dest: Path) -> None:
     """One panel per suite: the mean score of each row with its standard deviation over seeds."""
     import matplotlib
@@ -302,7 +336,8 @@ def plot(results: dict, dest: Path) -> None:
 
 
 def write_docs(results: dict, quick: bool) -> Path:
-    """Quick: docs/benchmarks_quick.md as a whole. Full: the run_all section of docs/benchmarks.md."""
+    """Quick: docs/benchmarks_quick.md as a whole. Full: the run_all section of docs/benchmarks.md and the README's
+    results excerpt (between its ``run_all:excerpt`` markers)."""
     text = render(results)
     if quick:
         dest = ROOT / "docs" / "benchmarks_quick.md"
@@ -311,14 +346,10 @@ def write_docs(results: dict, quick: bool) -> Path:
                         + text.replace("](img/", "](img/") + "\n")
         return dest
     dest = ROOT / "docs" / "benchmarks.md"
-    doc = dest.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
-    else:
-        head, sep, rest = doc.partition("\n## ")
-        doc = head + "\n" + block + "\n" + sep + rest if sep else doc + "\n" + block + "\n"
-    dest.write_text(doc)
+    replace_block(dest, text)
+    readme = ROOT / "README.md"
+    if readme.is_file() and README_BEGIN in readme.read_text():  # the README's excerpt, where it has the markers
+        replace_block(readme, excerpt(results), README_BEGIN, README_END)
     return dest
 
 

@@ -109,3 +109,20 @@ def test_only_invocations_merge_their_sections_and_add_their_times(run_all):
     assert third["overhead"] == {"x": 1} and third["suites"] == second["suites"]  # nothing lost
     other = run_all.merge_results(second, {**full, "profile": "quick", "suites": {}, "overhead": None, "wall_s": 5.0})
     assert other["invocations"] == 1 and other["suites"] == {}  # a different profile starts afresh
+
+
+def test_full_run_writes_the_readme_excerpt_between_its_markers(run_all, tmp_path, monkeypatch):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "benchmarks.md").write_text("# Benchmarks\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n## Results\n\n{run_all.README_BEGIN}\nold table\n{run_all.README_END}\n\n## Docs\n")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    run_all.write_docs(_results(run_all), quick=False)
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith(f"{run_all.README_END}\n\n## Docs\n")
+    sd = statistics.stdev([93.0, 95.0, 94.0])
+    assert f"| Banking77, full training split | 91.00 ± 1.00 % | au: **94.00 ± {sd:.2f}** | 93.00 % |" in text
+    assert "| Masked-LM pre-training at equal FLOPs, then GLUE dev | 55.00 ± 0.00 (GLUE avg) |" in text
+    assert "commit abc1234" in text and "3 seeds" in text
+    run_all.write_docs(_results(run_all, "quick"), quick=True)  # the quick profile leaves the README alone
+    assert readme.read_text() == text
