@@ -325,8 +325,14 @@ def plot(results: dict, dest: Path) -> None:
                color=["#999999"] + ["#2b6cb0"] * (len(stats) - 1))
         ax.set_xticks(range(len(stats)), [label.split(" (")[0] for label in rows], rotation=20, ha="right",
                       fontsize=8)
+        teacher = [x["teacher"] for r in rows.values() for x in r["runs"] if "teacher" in x]
+        top = max(m + s for m, s in stats)
+        if teacher:  # the teacher's accuracy caps what distillation can add
+            top = max(top, statistics.mean(teacher))
+            ax.axhline(statistics.mean(teacher), color="#c05621", ls="--", lw=1, label="teacher")
+            ax.legend(fontsize=7, loc="lower right")
         lo = min(m - s for m, s in stats)
-        ax.set_ylim(max(0.0, lo - 5), max(m + s for m, s in stats) + 2)
+        ax.set_ylim(max(0.0, lo - 5), top + 2)
         ax.set_title(suite.title if len(suite.title) < 40 else suite.name, fontsize=9)
         ax.set_ylabel("test accuracy (%)" if key == "accuracy" else "GLUE dev average")
     fig.tight_layout()
