@@ -126,3 +126,15 @@ def test_full_run_writes_the_readme_excerpt_between_its_markers(run_all, tmp_pat
     assert "commit abc1234" in text and "3 seeds" in text
     run_all.write_docs(_results(run_all, "quick"), quick=True)  # the quick profile leaves the README alone
     assert readme.read_text() == text
+
+
+def test_plot_draws_one_panel_per_suite_with_the_teacher_line(run_all, tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    lines = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline",
+                        lambda self, y, **kw: lines.append(y) or None)
+    dest = tmp_path / "img" / "suite.png"
+    run_all.plot(_results(run_all), dest)
+    assert dest.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert lines == [pytest.approx(93.0)]  # the Banking77 panel's teacher; the MLM panel has no teacher accuracy
