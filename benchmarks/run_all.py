@@ -66,6 +66,7 @@ class Suite:
     rows: list[Row]
     budget: tuple[str | None, str | None] = (None, None)  # (full, quick)
     note: str = ""
+    pair: str = ""  # teacher -> student, for the README's excerpt
 
 
 SUITES = [
@@ -74,7 +75,7 @@ SUITES = [
           rows=[Row("scratch", "scratch"), Row("au", "au")],
           note="Teacher: all-MiniLM-L6-v2 + linear probe; student: text CNN (4.16 M parameters). One validation "
                "split (data.seed=0) for every seed, so the seeds share the teacher's probe and output cache. Quick: 5 "
-               "epochs on a random 4,000 of the training texts."),
+               "epochs on a random 4,000 of the training texts.", pair="MiniLM → text CNN 4.2 M"),
     Suite("banking77_10shot", "Banking77, 10 examples per class", B77,
           full=["data.shots_per_class=10", "train.epochs=60", "data.seed=0"],
           quick=["data.shots_per_class=10", "train.epochs=20", "data.seed=0"],
@@ -83,23 +84,26 @@ SUITES = [
                 Row("au + transfer set (the other 8,733 texts)", "au", ["data.transfer=rest", "train.epochs=@"])],
           note="Teacher: MiniLM + 10-shot linear probe. The transfer-set row trains 20 epochs (quick: 4) over all "
                "9,503 training texts, cross-entropy on the 770 labelled ones. One 10-shot subset (data.seed=0) for "
-               "every seed: the seeds vary the student's training, not which examples are labelled."),
+               "every seed: the seeds vary the student's training, not which examples are labelled.",
+          pair="MiniLM → text CNN 4.2 M"),
     Suite("cifar10_full", "CIFAR-10 (JPEG copy), full training split", C10,
           full=["train.epochs=10"], quick=["train.epochs=3", "data.max_samples=8000"],
           rows=[Row("scratch", "scratch"), Row("au", "au")],
           note="Teacher: ResNet-56 (akamaster weights); student: ResNet-20 (0.27 M); augmentation on. Quick: a "
-               "random 8,000 images of each split."),
+               "random 8,000 images of each split.", pair="ResNet-56 → ResNet-20 0.27 M"),
     Suite("cifar10_10pct", "CIFAR-10 with 10 % of the labels (500 per class)", C10,
           full=["data.shots_per_class=500", "train.epochs=10"],
           quick=["data.shots_per_class=100", "train.epochs=20", "data.max_samples=2000"],
           rows=[Row("scratch", "scratch"), Row("au", "au")],
-          note="Quick: 100 labelled images per class out of a random 2,000, 20 epochs, tested on a random 2,000."),
+          note="Quick: 100 labelled images per class out of a random 2,000, 20 epochs, tested on a random 2,000.",
+          pair="ResNet-56 → ResNet-20 0.27 M"),
     Suite("mlm_budget", "Masked-LM pre-training at equal FLOPs, then GLUE dev", MLM,
           full=[], quick=["glue.max_train=200", "glue.lrs=[0.0005]", "glue.epochs=2"],
           budget=("flops=2e13", "flops=1e12"),
           rows=[Row("scratch (MLM only)", "scratch"), Row("tinybert", "tinybert"), Row("minilm", "minilm")],
           note="Student: 4-layer, 192-wide BERT; teacher: all-MiniLM-L6-v2 (its forward passes count in the "
-               "budget). Score: GLUE dev average (SST-2 acc., CoLA MCC, MRPC F1, RTE acc., STS-B Pearson)."),
+               "budget). Score: GLUE dev average (SST-2 acc., CoLA MCC, MRPC F1, RTE acc., STS-B Pearson).",
+          pair="MiniLM → BERT 4 × 192"),
 ]
 TRANSFER_EPOCHS = {"full": 20, "quick": 4}
 
@@ -290,9 +294,10 @@ def excerpt(results: dict) -> str:
         unit = " %" if key == "accuracy" else " (GLUE avg)"
         base, *others = runs.items()
         teacher = [x["teacher"] for rs in runs.values() for x in rs if "teacher" in x]
-        lines.append(f"| {suite.title} | {fmt([x[key] for x in base[1]])}{unit} | "
-                     + "<br>".join(f"{label}: **{fmt([x[key] for x in rs])}**" for label, rs in others)
-                     + f" | {f'{statistics.mean(teacher):.2f} %' if teacher else 'MiniLM'} |")
+        task = f"{suite.title} ({suite.pair})" if suite.pair else suite.title
+        distilled = "<br>".join(f"{label}: **{fmt([x[key] for x in rs])}{unit}**" for label, rs in others)
+        lines.append(f"| {task} | {fmt([x[key] for x in base[1]])}{unit} | {distilled} | "
+                     f"{f'{statistics.mean(teacher):.2f} %' if teacher else '—'} |")
     return "\n".join(lines)
 
 
