@@ -93,6 +93,24 @@ def test_hours_budget_counts_wall_time_with_a_clock():
     assert tracker.compute_s == pytest.approx(1.15)
 
 
+def test_time_in_fit_carries_over_a_resume():
+    t = [10.0]
+    first = ComputeTracker(FlopMeter(), clock=lambda: t[0])
+    first.on_fit_start(None, None)
+    t[0] += 7.0
+    state = first.state_dict()  # the checkpoint of the interrupted segment
+    assert state["fit_s"] == pytest.approx(7.0)
+    t[0] += 100.0  # the process dies; the run is resumed later
+    second = ComputeTracker(FlopMeter(), clock=lambda: t[0])
+    second.load_state_dict(state)
+    second.on_fit_start(None, None)
+    t[0] += 2.0
+    assert second.fit_s_before == pytest.approx(7.0) and second.fit_s == pytest.approx(9.0)
+    legacy = ComputeTracker(FlopMeter(), clock=lambda: t[0])
+    legacy.load_state_dict({k: v for k, v in state.items() if k != "fit_s"})  # a checkpoint of an older version
+    assert legacy.fit_s_before == 0.0
+
+
 def test_learning_rate_follows_budget_progress():
     cfg = TrainConfig(epochs=100, lr=0.1, budget={"steps": 10})
     tracker = ComputeTracker(FlopMeter(), cfg.budget)

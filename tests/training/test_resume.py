@@ -1,4 +1,5 @@
 """`distillery run --resume`: a run interrupted after a checkpoint continues to exactly the uninterrupted result."""
+import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ class Crash(RuntimeError):
     pass
 
 
-def crash_after_epoch(monkeypatch, epoch: int) -> None:
-    """Make training die at the end of ``epoch`` (1-based), after its checkpoint was written."""
+def crash_after_epoch(monkeypatch, epoch: int, slow_s: float = 0.0) -> None:
+    """Make training die at the end of ``epoch`` (1-based), after its checkpoint was written; each epoch before the
+    crash takes at least ``slow_s`` longer."""
     original = DistillationModule.on_train_epoch_end
 
     def dying(self):
+        time.sleep(slow_s)
         original(self)
         if self.current_epoch + 1 == epoch:
             raise Crash("simulated crash")
@@ -49,14 +52,17 @@ def test_resumed_run_equals_the_uninterrupted_one(make_text_config, make_image_c
     raw = make("cut", **over)
     out = Path(raw["output"]["dir"])
     with monkeypatch.context() as m:
-        crash_after_epoch(m, 2)
+        crash_after_epoch(m, 2, slow_s=1.5)  # the interrupted segment takes 3 s or more
         with pytest.raises(Crash):
             run(raw, quiet=True)
     assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / "metrics.json").exists()
     with pytest.raises(DistilleryError, match="--resume"):  # starting it again is refused, with the way out
         run(raw, quiet=True)
+    t0 = time.perf_counter()
     resumed = resume(out, quiet=True)
+    last_segment_s = time.perf_counter() - t0
     assert resumed["train"]["resumed_from"].endswith("last.ckpt")
+    assert resumed["train"]["train_time_s"] > last_segment_s  # both segments' training time, not the last one's
     same_result(full, resumed, Path(full_dir(make, "full")), out)
 
 

@@ -203,8 +203,9 @@ def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bo
                     "non_embedding_params": student.non_embedding_params(), "model_dir": str(run_dir / "model")},
         "train": {"method": cfg.distill.method, "terms": {n: w for n, (w, _) in term_spec.items()},
                   "epochs": tc.epochs, "steps": module.global_step, "tokens_seen": module.global_step * tokens_per_step,
-                  "unique_tokens": int(train_blocks.numel()), "train_time_s": round(time.perf_counter() - t_train, 2),
-                  "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed,
+                  "unique_tokens": int(train_blocks.numel()),
+                  "train_time_s": round(time.perf_counter() - t_train + tracker.fit_s_before, 2),
+                  "wall_time_s": round(time.perf_counter() - t_start, 2), "seed": tc.seed, "resumed_from": ckpt_path,
                   "effective_batch_size": tc.batch_size * tc.accumulate_grad_batches * module.trainer.world_size},
         # what `distillery plan --fit` reads (Busbridge et al. 2025: non-embedding parameters, tokens, nats/token)
         "scaling": {"student_params": student.non_embedding_params(),

@@ -24,11 +24,18 @@ class ComputeTracker(Callback):
         self.train_s = 0.0  # training steps and their data loading; evaluation excluded
         self.ended_by = "epochs"
         self._last: float | None = None
+        self.fit_s_before = 0.0  # seconds in ``fit`` of the earlier segments of a resumed run (evaluation included)
+        self._fit_t0: float | None = None
 
     # -- what has been spent -------------------------------------------------------------------------------
     @property
     def compute_s(self) -> float:
         return self.prior_s + self.train_s
+
+    @property
+    def fit_s(self) -> float:
+        """Seconds in ``fit`` so far, over every segment of a resumed run (training and evaluation)."""
+        return self.fit_s_before + (self.clock() - self._fit_t0 if self._fit_t0 is not None else 0.0)
 
     def spent(self) -> float:
         """The fraction of the budget spent (0 without a budget)."""
@@ -48,14 +55,19 @@ class ComputeTracker(Callback):
 
     # -- checkpointed with the run, so that a resumed run keeps counting where it stopped ----------------------
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "train_s": self.train_s, "by_phase": dict(self.meter.by_phase)}
+        return {"steps": self.steps, "train_s": self.train_s, "fit_s": self.fit_s,
+                "by_phase": dict(self.meter.by_phase)}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps, self.train_s = int(state["steps"]), float(state["train_s"])
+        self.fit_s_before = float(state.get("fit_s", 0.0))  # absent in checkpoints of older versions
         self.meter.by_phase.clear()
         self.meter.by_phase.update(state["by_phase"])
 
     # -- Lightning hooks -----------------------------------------------------------------------------------
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._fit_t0 = self.clock()
+
     def on_train_start(self, trainer, pl_module) -> None:
         self.meter.phase = "teacher_live"  # a live teacher's forward passes inside the steps
 
