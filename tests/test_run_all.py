@@ -105,6 +105,10 @@ def test_only_invocations_merge_their_sections_and_add_their_times(run_all):
     assert second["invocations"] == 2 and second["wall_s"] == 1800.0 and second["commit"] == "fff0000"
     text = run_all.render({**second, "overhead": None})
     assert "in 2 `--only` invocations" in text and "30 minutes together" in text
+    # sections run at different commits say which ran at which, in the docs and in the README excerpt
+    assert "commits abc1234 (banking77_full); fff0000 (mlm_budget, overhead)" in text
+    assert "fff0000 (mlm_budget, overhead)" in run_all.excerpt(second)
+    assert "commit abc1234," in run_all.render(first)  # one commit: named once
     third = run_all.merge_results(second, {**full, "suites": {}, "overhead": None, "wall_s": 60.0})
     assert third["overhead"] == {"x": 1} and third["suites"] == second["suites"]  # nothing lost
     other = run_all.merge_results(second, {**full, "profile": "quick", "suites": {}, "overhead": None, "wall_s": 5.0})
