@@ -303,8 +303,15 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _cell(runs: list[dict], key: str, unit: str, best: float | None) -> str:
+    """``mean ± std`` of ``key`` over ``runs``, in bold when its mean is ``best``."""
+    text = f"{fmt([x[key] for x in runs])}{unit}"
+    return f"**{text}**" if statistics.mean(x[key] for x in runs) == best else text
+
+
 def excerpt(results: dict) -> str:
-    """The README's results table: one line per suite, the scratch row against every distilled row (mean ± std)."""
+    """The README's results table: one line per suite, the scratch row against every distilled row (mean ± std),
+    the best of each line in bold."""
     lines = [f"{results['seeds']} seeds each (mean ± std), from the full suite of {results['date']} "
              f"({commit_text(results)}, 2-core CPU); every figure, command and caveat in "
              "[docs/benchmarks.md](docs/benchmarks.md):", "",
@@ -319,8 +326,9 @@ def excerpt(results: dict) -> str:
         base, *others = runs.items()
         teacher = [x["teacher"] for rs in runs.values() for x in rs if "teacher" in x]
         task = f"{suite.title} ({suite.pair})" if suite.pair else suite.title
-        distilled = "<br>".join(f"{label}: **{fmt([x[key] for x in rs])}{unit}**" for label, rs in others)
-        lines.append(f"| {task} | {fmt([x[key] for x in base[1]])}{unit} | {distilled} | "
+        best = max(statistics.mean(x[key] for x in rs) for rs in runs.values()) if others else None
+        distilled = "<br>".join(f"{label}: {_cell(rs, key, unit, best)}" for label, rs in others)
+        lines.append(f"| {task} | {_cell(base[1], key, unit, best)} | {distilled} | "
                      f"{f'{statistics.mean(teacher):.2f} %' if teacher else '—'} |")
     return "\n".join(lines)
 

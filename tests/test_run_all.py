@@ -132,6 +132,10 @@ def test_full_run_writes_the_readme_excerpt_between_its_markers(run_all, tmp_pat
     assert "commit abc1234" in text and "3 seeds" in text
     run_all.write_docs(_results(run_all, "quick"), quick=True)  # the quick profile leaves the README alone
     assert readme.read_text() == text
+    worse = _results(run_all)  # where distillation loses, the scratch figure is the bold one
+    b77 = worse["suites"]["banking77_full"]
+    b77["scratch"]["runs"], b77["au"]["runs"] = b77["au"]["runs"], b77["scratch"]["runs"]
+    assert f"| **94.00 ± {sd:.2f} %** | au: 91.00 ± 1.00 % |" in run_all.excerpt(worse)
 
 
 def test_plot_draws_one_panel_per_suite_with_the_teacher_line(run_all, tmp_path, monkeypatch):
