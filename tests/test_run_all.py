@@ -93,6 +93,29 @@ def test_every_suite_points_at_real_data_and_a_ready_config(run_all, tmp_path):
     assert over[-1] == "train.epochs=4" and [o for o in over if o.startswith("train.epochs=")] == ["train.epochs=4"]
 
 
+def test_a_row_runs_only_in_its_profiles(run_all, tmp_path, monkeypatch):
+    import json
+
+    import distillery.report.compare as cmp
+
+    ran = []
+
+    def fake_compare(config, arms, seeds, budget, out, overrides, quiet):  # writes what a finished arm leaves
+        ran.append(overrides)
+        for i in range(seeds):
+            d = Path(out) / f"{arms[0]}_s{i}"
+            d.mkdir(parents=True)
+            (d / "metrics.json").write_text(json.dumps(_cls_metrics(0.5, teacher=0.8)))
+
+    monkeypatch.setattr(cmp, "compare", fake_compare)
+    suite = next(s for s in run_all.SUITES if s.name == "cifar10_10pct")
+    quick = run_all.run_suite(suite, tmp_path / "q", "quick", 2, tmp_path, hub=False)
+    assert list(quick) == ["scratch", "au"] and not any("data.transfer=rest" in o for o in ran)
+    full = run_all.run_suite(suite, tmp_path / "f", "full", 2, tmp_path, hub=False)
+    assert list(full) == ["scratch", "au", "au + transfer set (the unlabelled rest)"]
+    assert "data.transfer=rest" in ran[-1] and "--set data.transfer=rest" in full[list(full)[-1]]["command"]
+
+
 def test_only_invocations_merge_their_sections_and_add_their_times(run_all):
     full = _results(run_all)
     first = run_all.merge_results(None, {**full, "suites": {"banking77_full": full["suites"]["banking77_full"]},
