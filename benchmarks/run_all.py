@@ -435,7 +435,6 @@ def main() -> None:
                                 text=True).stdout.strip()
         ran.update(wall_s=time.perf_counter() - t0, commit=commit, date=datetime.date.today().isoformat(),
                    machine=machine(), plot=f"{stem}.png")
-        ran["commits"] = {name: commit for name in [*ran["suites"], *(["overhead"] if "overhead" in ran else [])]}
         # read back just before writing: another --only invocation may have finished meanwhile
         old = json.loads(res_path.read_text()) if res_path.is_file() and args.only else None
         results = merge_results(old, ran)
