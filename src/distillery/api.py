@@ -21,8 +21,8 @@ from .compute import FlopMeter, count_flops, peak_flops
 from .config import Config, build_config
 from .data import TaskData, load_task_data
 from .data.batching import ImageDataset, TextCollator, TextDataset, collate_images, make_loader, tokenize
-from .errors import DistilleryError
-from .fileio import atomic_write, atomic_write_text, locked
+from .errors import DistilleryError, InUse
+from .fileio import atomic_write_text, is_locked, locked, verify_hash, write_with_hash
 from .losses.terms import TERMS, TermContext, build_loss_set, check_requirements, resolve_terms
 from .models import Network, count_params, create_model
 from .models.hf import load_tokenizer
@@ -44,6 +44,8 @@ def _log(msg: str, quiet: bool = False) -> None:
 def _refuse_if_taken(d: Path) -> None:
     """Runs are never overwritten: a directory holding anything but a (stale) lock file is refused."""
     if d.exists() and (not d.is_dir() or any(p.name != ".lock" for p in d.iterdir())):
+        if d.is_dir() and is_locked(d / ".lock"):
+            raise InUse(f"output.dir {d} is in use by another distillery process (lock {d / '.lock'})")
         if (d / "config.yaml").is_file() and not (d / "metrics.json").exists():
             raise DistilleryError(f"output.dir {d} holds an unfinished run; continue it with `distillery run "
                                   f"--resume {d}`, or choose another directory")
@@ -180,13 +182,14 @@ def _teacher_test_accuracy(cfg: Config, teacher: Network, data: TaskData, loader
            "max_length": cfg.data.max_length, "bf16": bf16}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
     path = cache_root(cfg.teacher.cache_dir) / "teacher_scores" / f"{digest}.json"
-    if path.is_file():
+    if path.is_file() and verify_hash(path):  # a score whose bytes changed is measured again
         return float(json.loads(path.read_text())["accuracy"])
     logits = compute_features(teacher, loaders.test, {"logits"}, "teacher on test", progress=cfg.train.progress,
                               bf16=bf16)["logits"]
     acc = _accuracy(logits, data.test.labels)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"accuracy": acc, "key": key}, default=str))
+    text = json.dumps({"accuracy": acc, "key": key}, default=str)
+    write_with_hash(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return acc
 
 
@@ -242,9 +245,20 @@ def resume(run_dir: str | os.PathLike, quiet: bool = False) -> dict[str, Any]:
         raise DistilleryError(f"--resume {d}: the run has already finished (metrics.json is there)")
     if not (d / "config.yaml").is_file():
         raise DistilleryError(f"--resume {d}: not a distillery run directory (no config.yaml)")
-    raw = yaml.safe_load((d / "config.yaml").read_text())
-    raw["output"]["dir"] = str(d)
+    raw = _run_config(d)
     return _execute(build_config(raw, origin=str(d / "config.yaml")), d, quiet, fresh=False)
+
+
+def _run_config(d: Path) -> dict[str, Any]:
+    """A run directory's saved config.yaml as a raw mapping, pointed at the directory where it now is."""
+    from .config import load_raw
+
+    raw = load_raw(d / "config.yaml", "run config")
+    if not isinstance(raw.get("output"), dict):
+        raise DistilleryError(f"{d / 'config.yaml'}: corrupt run config (no output section); it was not written by "
+                              "distillery or has been edited")
+    raw["output"]["dir"] = str(d)
+    return raw
 
 
 def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, Any]:
@@ -289,7 +303,9 @@ def _execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, 
             metrics = _runner(cfg)(cfg, run_dir, term_spec, needs_teacher, bf16, quiet, t_start, ckpt)
         lock.unlink(missing_ok=True)
         return metrics
-    except BaseException:
+    except BaseException as e:
+        if isinstance(e, InUse):  # another process holds this run: nothing here is ours to keep or to advise on
+            raise
         # a failed run leaves nothing that looks finished. With a checkpoint it is kept, to be resumed (a numerical
         # fault keeps its last good checkpoint); without one the directory we created is removed.
         resumable = any((run_dir / "checkpoints").glob("*.ckpt"))
@@ -352,6 +368,13 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         teacher.to(compute_device(tc.accelerator))  # head, features and cache are prepared where training runs
     tok = _tokenizers(cfg, needs_teacher) if data.modality == "text" else None
     student = _build_student(cfg, data, tok)
+    if data.modality == "text":
+        for net, role in ((teacher, "teacher"), (student, "student")):
+            limit = getattr(net, "max_positions", None)
+            if limit is not None and cfg.data.max_length > limit:
+                spec = cfg.teacher.model if role == "teacher" and cfg.teacher else cfg.student.model
+                raise DistilleryError(f"data.max_length {cfg.data.max_length} is more than the {role} {spec} can "
+                                      f"embed ({limit} positions); set data.max_length to at most {limit}")
     if tc.channels_last and data.modality == "image":
         student.set_channels_last()
         if teacher is not None:
@@ -383,6 +406,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
                                 {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
                                 data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
                                 cache_dir=cfg.teacher.cache_dir, progress=tc.progress, bf16=bf16, meter=meter,
+                                notify=lambda m: _log(f"note: {m}", quiet),
                                 seed=cfg.data.seed if cfg.data.seed is not None else tc.seed)  # one teacher per split
         teacher.eval().requires_grad_(False)
         if head.reused and head.mode != "pretrained":  # charged what it cost when it was made
@@ -472,7 +496,7 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         if net is not None:
             _request_features(net, set())
 
-    best_path = ckpt.best_model_path
+    best_path = ckpt.best_model_path if ckpt is not None else None
     last_test = history[-1].get("test/acc") if history else None
     if best_path:
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
@@ -487,7 +511,8 @@ def _run(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bool,
         "teacher": teacher_report,
         "student": {"spec": cfg.student.model, "accuracy": test_acc,
                     "best_accuracy": max(test_hist) if test_hist else test_acc,
-                    "last_accuracy": last_test, "selected_by": eval_names[0] + "/acc",
+                    "last_accuracy": last_test,
+                    "selected_by": "val/acc" if best_path else "last epoch (no validation split)",
                     "params": count_params(student),
                     "latency_ms_per_sample": round(_latency_ms(student, loaders.test, bf16=bf16), 4)},
         "train": {"method": cfg.distill.method, "terms": {n: w for n, (w, _) in term_spec.items()},
@@ -636,7 +661,7 @@ def _save_student(run_dir: Path, cfg: Config, student: Network, data: TaskData, 
 
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     sd = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
-    atomic_write(run_dir / "student.safetensors", lambda tmp: save_file(sd, str(tmp)))
+    digest = write_with_hash(run_dir / "student.safetensors", lambda tmp: save_file(sd, str(tmp)))
     kwargs = dict(cfg.student.kwargs)
     if tok is not None:
         tok.student.save_pretrained(str(run_dir / "tokenizer"))
@@ -645,18 +670,29 @@ def _save_student(run_dir: Path, cfg: Config, student: Network, data: TaskData, 
             kwargs.setdefault("pad_token_id", tok.student.pad_token_id or 0)
     meta = {"model": cfg.student.model, "num_classes": data.num_classes, "kwargs": kwargs,
             "modality": data.modality, "class_names": data.class_names, "max_length": cfg.data.max_length,
-            "input": student.input_spec()}
+            "input": student.input_spec(), "sha256": digest}
     atomic_write_text(run_dir / "student.json", json.dumps(meta, indent=2))
 
 
 def load_student(run_dir: str | Path) -> tuple[Network, dict[str, Any], Any]:
-    """Rebuild the student of a finished run from its directory alone (no teacher needed)."""
+    """Rebuild the student of a finished run from its directory alone (no teacher needed). The weights are used
+    only when their bytes have the SHA-256 recorded in student.json when they were saved."""
     d = Path(run_dir)
     meta_path = d / "student.json"
-    if not meta_path.is_file() or not (d / "student.safetensors").is_file():
+    weights = d / "student.safetensors"
+    if not meta_path.is_file() or not weights.is_file():
         raise DistilleryError(f"{d}: not a finished run directory (student.json / student.safetensors missing)")
-    meta = json.loads(meta_path.read_text())
-    net = create_model(meta["model"], meta["num_classes"], pretrained=False, weights=str(d / "student.safetensors"),
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not {"model", "num_classes", "kwargs", "modality"} <= meta.keys():
+            raise ValueError("missing keys")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DistilleryError(f"{meta_path}: corrupt or not written by distillery ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:120]}); it cannot describe the student") from None
+    if meta.get("sha256") and not verify_hash(weights, meta["sha256"]):
+        raise DistilleryError(f"{weights} is corrupt: its content hash differs from the one recorded when it was "
+                              "saved (student.json); it is not used")
+    net = create_model(meta["model"], meta["num_classes"], pretrained=False, weights=str(weights),
                        **meta["kwargs"])
     net.eval()
     tok = load_tokenizer(str(d / "tokenizer")) if (d / "tokenizer").is_dir() else None
@@ -669,9 +705,7 @@ def evaluate(run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
     cfg_path = d / "config.yaml"
     if not cfg_path.is_file():
         raise DistilleryError(f"{d}: no config.yaml; not a run directory")
-    raw = yaml.safe_load(cfg_path.read_text())
-    raw["output"]["dir"] = str(d)
-    cfg = build_config(raw, origin=str(cfg_path))
+    cfg = build_config(_run_config(d), origin=str(cfg_path))
     net, meta, tok = load_student(d)
     data = load_task_data(cfg.data, seed=cfg.train.seed)
     if data.modality == "text":
@@ -681,13 +715,31 @@ def evaluate(run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
     else:
         loader = make_loader(ImageDataset(data.test), cfg.train.eval_batch_size, False, 0, 0, collate_images)
     logits = compute_features(net, loader, {"logits"}, "evaluating", progress=not quiet, side="student")["logits"]
+    _finite_or_refuse(logits, d)
     return {"accuracy": _accuracy(logits, data.test.labels), "num_test": len(data.test)}
+
+
+def _finite_or_refuse(logits: torch.Tensor, run_dir: str | Path) -> None:
+    """NaN or Inf outputs are never reported as predictions or scores (nor printed as JSON)."""
+    if not bool(torch.isfinite(logits).all()):
+        bad = int((~torch.isfinite(logits)).any(-1).sum())
+        raise DistilleryError(f"the student of {run_dir} gives non-finite outputs (NaN/Inf) for {bad} of "
+                              f"{logits.shape[0]} inputs; its weights are damaged or diverged: retrain it")
+
+
+def _looks_like_path(x: str) -> bool:
+    """A single word with a file extension or a folder separator, e.g. ``inputs.txt`` or ``data/cat.png``."""
+    return " " not in x.strip() and (os.sep in x or os.path.splitext(x)[1].lower() in (
+        ".txt", ".csv", ".tsv", ".json", ".jsonl", ".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"))
 
 
 def predict(run_dir: str | Path, inputs: list[str]) -> list[dict[str, Any]]:
     """Predict labels for texts (text runs) or image paths (image runs) with a run's student."""
     net, meta, tok = load_student(run_dir)
     if meta["modality"] == "text":
+        for x in inputs:
+            if _looks_like_path(x) and not os.path.exists(x):
+                _log(f"note: {x!r} is not an existing file; it is classified as the text itself")
         enc = TextCollator(tok.pad_token_id or 0)(
             [{"student": ids, "teacher": None, "label": torch.tensor(0), "index": i}
              for i, ids in enumerate(tokenize(tok, inputs, meta["max_length"]))])
@@ -709,7 +761,9 @@ def predict(run_dir: str | Path, inputs: list[str]) -> list[dict[str, Any]]:
             raise DistilleryError("images have different sizes; resize them to the training size")
         batch_inputs = {"pixel_values": torch.stack(arrs)}
     with torch.no_grad():
-        probs = net(batch_inputs).logits.softmax(-1)
+        logits = net(batch_inputs).logits
+    _finite_or_refuse(logits, run_dir)
+    probs = logits.softmax(-1)
     names = meta["class_names"]
     return [{"input": x, "label": names[int(p.argmax())], "confidence": round(float(p.max()), 4)}
             for x, p in zip(inputs, probs, strict=True)]

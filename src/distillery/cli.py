@@ -88,8 +88,14 @@ def predict_cmd(
     items: list[str] = []
     for x in inputs:
         if x.endswith(".txt") and os.path.isfile(x):
-            with open(x, encoding="utf-8") as f:
-                items += [line.rstrip("\n") for line in f if line.strip()]
+            try:
+                with open(x, encoding="utf-8") as f:
+                    lines = [line.rstrip("\n") for line in f if line.strip()]
+            except (OSError, UnicodeDecodeError) as e:
+                raise DistilleryError(f"{x}: could not be read as UTF-8 text ({type(e).__name__})") from None
+            if not lines:
+                raise DistilleryError(f"{x}: the file has no non-blank lines; put one text per line")
+            items += lines
         else:
             items.append(x)
     for row in predict(run_dir, items):
@@ -230,9 +236,64 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _click_exceptions() -> dict[str, tuple[type, ...]]:
+    """Click's exception classes by name (``ClickException``, ``NoArgsIsHelpError``, ``Abort``, ``Exit``), from
+    click itself and from the copy that typer vendors (``typer._click``, ``typer.exceptions``): which ones are
+    raised depends on the typer version pip resolved."""
+    import importlib
+
+    found: dict[str, list[type]] = {n: [] for n in ("ClickException", "NoArgsIsHelpError", "Abort", "Exit")}
+    for name in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for cls_name, classes in found.items():
+            cls = getattr(mod, cls_name, None)
+            if isinstance(cls, type) and cls not in classes:
+                classes.append(cls)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _usage_error(e: Exception) -> int:
+    """One ``error:`` line, then the usage hint of the command it concerns; exit code 2."""
+    msg = e.format_message() if hasattr(e, "format_message") else str(e)
+    typer.echo(f"error: {' '.join(str(msg).split())}", err=True)
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        try:
+            typer.echo(ctx.get_usage().splitlines()[0] + f"  (see: {ctx.command_path} --help)", err=True)
+        except Exception:  # a hint only: never let it hide the error line
+            pass
+    return 2
+
+
+def _disk_full(e: OSError) -> str | None:
+    import errno
+
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = e.filename or "the output folders"
+    return (f"no space left on the device while writing {where}; free some space and run again (completed "
+            "files, checkpoints and caches are kept: `distillery run --resume RUN_DIR` continues a run)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors print one line and exit with code 2, without a traceback."""
+    """Entry point: user errors print one line and exit with code 2, without a traceback; Ctrl-C exits 130."""
+    import signal
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    interrupted = []
+
+    def on_sigint(signum, frame):  # noted, so that Lightning turning Ctrl-C into exit(1) still reports 130
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        previous = None
+    click_exc = _click_exceptions()
     try:
         app(args=argv, standalone_mode=False)
     except DistilleryError as e:
@@ -242,16 +303,29 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("interrupted", err=True)
         return 130
     except SystemExit as e:
-        return int(e.code or 0)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return 2
-        if isinstance(e, click.exceptions.Abort):
-            return 1
-        raise
+        if interrupted:
+            typer.echo("interrupted", err=True)
+            return 130
+        return int(e.code or 0) if isinstance(e.code, int) or e.code is None else 1
+    except click_exc["NoArgsIsHelpError"] as e:  # `distillery` alone: the help text
+        typer.echo(e.format_message())
+        return 0
+    except click_exc["ClickException"] as e:
+        return _usage_error(e)
+    except click_exc["Abort"]:
+        typer.echo("interrupted", err=True)
+        return 130
+    except click_exc["Exit"] as e:
+        return int(getattr(e, "exit_code", 0) or 0)
+    except OSError as e:
+        msg = _disk_full(e)
+        if msg is None:
+            raise
+        typer.echo(f"error: {msg}", err=True)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 

@@ -72,6 +72,8 @@ class DataConfig(_Section):
     shots_per_class: int | None = Field(None, gt=0, description="few-shot: keep this many seeded training "
                                         "examples per class")
     max_length: int = Field(128, gt=0, description="token limit for text")
+    drop_empty: bool = Field(False, description="text: drop rows whose text is empty, blank or missing (with a "
+                             "notice) instead of refusing the data")
     augment: Literal["auto", "none", "standard"] = Field(
         "auto", description="images: 'standard' = random crop (padding 1/8) + horizontal flip; 'auto' = standard "
         "for images, none for text")
@@ -289,8 +291,10 @@ class Config(_Section):
         return self.model_dump(mode="json")
 
 
-def _format_validation_error(err: ValidationError, origin: str) -> str:
-    parts = []
+def _format_validation_error(err: ValidationError, origin: str, blame: dict[str, str] | None = None) -> str:
+    """One line for a validation error. ``blame`` maps dotted keys that ``--set`` gave to that ``--set``
+    argument: an error at (or under) such a key is reported against the argument, not against the file."""
+    parts, origins = [], []
     for e in err.errors():
         loc = ".".join(p if isinstance(p, str) and p.isprintable() and p.strip() == p and p else repr(p)
                        for p in e["loc"]) or "<root>"
@@ -300,7 +304,11 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
         elif e["type"] == "missing":
             msg = "required key is missing"
         parts.append(f"{loc}: {msg}")
-    return " ".join(f"{origin}: invalid config: {'; '.join(parts)}".split("\n"))  # one line, always
+        dotted = ".".join(str(p) for p in e["loc"])
+        origins.append(next((arg for key, arg in (blame or {}).items()
+                             if dotted == key or dotted.startswith(key + ".")), origin))
+    where = origins[0] if len(set(origins)) == 1 else origin
+    return " ".join(f"{where}: invalid config: {'; '.join(parts)}".split("\n"))  # one line, always
 
 
 def parse_value(text: str) -> Any:
@@ -332,29 +340,72 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load_raw(path: str | Path) -> dict[str, Any]:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: let the constructor report it
+                continue
+            if first is not None:
+                raise DistilleryError(f"{self.name}: the key {key!r} is given twice (lines {first} and {line}); "
+                                      "keep one: the second would silently replace the first")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML file read safely (no object tags, no duplicate keys); any problem is one DistilleryError line."""
     p = Path(path)
+    if p.is_dir():
+        raise DistilleryError(f"{what} {p} is a directory; give the YAML file itself (e.g. {p / 'config.yaml'})")
     if not p.is_file():
-        raise DistilleryError(f"config file not found: {p}")
+        raise DistilleryError(f"{what} not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DistilleryError(f"{p}: could not be read as UTF-8 text ({type(e).__name__})") from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(p)
+    try:
+        return loader.get_single_data()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise DistilleryError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+        raise DistilleryError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    finally:
+        loader.dispose()
+
+
+def load_raw(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    p = Path(path)
+    raw = read_yaml(p, what)
     if not isinstance(raw, dict):
         raise DistilleryError(f"{p}: the config must be a mapping with sections data, teacher, student, ...")
     return raw
 
 
-def build_config(raw: dict[str, Any], origin: str = "config", base_dir: Path | None = None) -> Config:
-    """Validate a raw mapping into a :class:`Config`; relative local paths resolve against ``base_dir``."""
+def build_config(raw: dict[str, Any], origin: str = "config", base_dir: Path | None = None,
+                 blame: dict[str, str] | None = None) -> Config:
+    """Validate a raw mapping into a :class:`Config`; relative local paths resolve against ``base_dir``.
+    ``blame``: dotted keys set by ``--set`` and the argument that set each (named in errors instead of the file)."""
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as e:
-        raise DistilleryError(_format_validation_error(e, origin)) from None
+        raise DistilleryError(_format_validation_error(e, origin, blame)) from None
     _check_files(cfg, base_dir or Path.cwd())
     return cfg
+
+
+def override_keys(overrides: list[str]) -> dict[str, str]:
+    """``{"train.epochs": "--set train.epochs=x"}`` for the ``--set`` arguments (for error messages)."""
+    return {".".join(p for p in item.split("=", 1)[0].strip().split(".") if p): f"--set {item}"
+            for item in overrides if "=" in item}
 
 
 def _resolve(path: str, base_dir: Path) -> str | None:
@@ -412,7 +463,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None, method: st
     """Read, override and validate an experiment YAML file."""
     raw = load_raw(path)
     raw = apply_overrides(raw, overrides or [])
+    blame = override_keys(overrides or [])
     if method is not None:
         raw.setdefault("distill", {})
         raw["distill"]["method"] = method
-    return build_config(raw, origin=str(path), base_dir=Path(path).resolve().parent)
+        blame["distill.method"] = f"--method {method}"
+    return build_config(raw, origin=str(path), base_dir=Path(path).resolve().parent, blame=blame)

@@ -10,3 +10,7 @@ class DistilleryError(Exception):
 
 class NumericalFault(DistilleryError):
     """A non-finite loss or gradient during training; the run stops and keeps its last good checkpoint."""
+
+
+class InUse(DistilleryError):
+    """A run directory, cache or head that another distillery process holds (its lock is taken)."""

@@ -33,7 +33,9 @@ def test_compare_two_arms_two_seeds_writes_both_reports(make_text_config, tmp_pa
     assert [len(a.runs) for a in arms.values()] == [2, 2]
     assert {m["train"]["seed"] for m in arms["kd"].runs} == {0, 1}
     assert arms["kd"].mean("compute", "teacher_flops") > 0 and arms["scratch"].mean("compute", "teacher_flops") == 0
-    assert "of the pre-training route**" in md and " saved (" in md and "estimated" in md
+    assert "of the pre-training route's FLOPs" in md and "estimated" in md
+    kd_wins = arms["kd"].mean("student", "accuracy") >= arms["scratch"].mean("student", "accuracy")
+    assert (" saved (" in md) == kd_wins and ("no saving is claimed" in md) == (not kd_wins)
     assert "<table>" in paths["html"].read_text() and "plots/accuracy_vs_flops.png" in paths["html"].read_text()
     # finished arms are reused, not retrained
     stamp = (root / "kd_s1" / "metrics.json").stat().st_mtime
@@ -136,3 +138,22 @@ def test_compare_refuses_a_finished_run_of_another_config(make_text_config, tmp_
     compare(str(cfg), ["scratch"], seeds=1, quiet=True)
     with pytest.raises(DistilleryError, match="finished run of another config"):
         compare(str(cfg), ["scratch"], seeds=1, quiet=True, overrides=["train.lr=0.5"])
+
+
+def test_a_saving_is_claimed_only_at_equal_or_better_accuracy():
+    """The comparison report names the winner first; a compute saving is stated only when the distilled student
+    is at least as accurate as the pre-training route's (issue: "5.6e4x less" printed for a losing arm)."""
+    from distillery.report.build import Arm, pretraining_lines
+    from distillery.report.pretraining import PretrainCost
+
+    def arm(name, acc, flops):
+        return Arm(name, runs=[{"student": {"accuracy": acc}, "compute": {"total_flops": flops}, "train": {}}])
+
+    cost = PretrainCost(flops=1e18, kind="estimated", source="test")
+    losing = pretraining_lines({"finetune": arm("finetune", 0.4751, 1e12), "au": arm("au", 0.4670, 1e13)}, cost)
+    text = "\n".join(losing)
+    assert "`finetune` beats `au`" in text and "46.70 % vs 47.51 %" in text
+    assert "no saving is claimed" in text and "saved (" not in text and "x less" not in text
+    winning = "\n".join(pretraining_lines({"finetune": arm("finetune", 0.47, 1e12), "au": arm("au", 0.49, 1e13)},
+                                          cost))
+    assert "`au` beats `finetune`" in winning and "saved (" in winning and "x less" in winning

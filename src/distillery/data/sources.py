@@ -85,12 +85,24 @@ def _err(cfg: DataConfig, msg: str) -> DistilleryError:
     return DistilleryError(f"data.source {cfg.source}: {msg}")
 
 
-def _decode_images(blobs: list[bytes], size: int | None = None) -> torch.Tensor:
+def _open_image(source: Any, where: str):
+    """A PIL image in RGB from bytes or a path; an unreadable one is one error line naming ``where``."""
+    from PIL import Image
+
+    try:
+        im = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        return im.convert("RGB")
+    except Exception as e:  # PIL raises many types for truncated or foreign files
+        raise DistilleryError(f"{where}: not a readable image ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160] if str(e) else ''}); remove or replace it") from None
+
+
+def _decode_images(blobs: list[bytes], size: int | None = None, where: str = "image") -> torch.Tensor:
     from PIL import Image
 
     arrs = []
-    for b in blobs:
-        im = Image.open(io.BytesIO(b)).convert("RGB")
+    for i, b in enumerate(blobs):
+        im = _open_image(b, f"{where} {i}")
         if size is not None and im.size != (size, size):
             im = im.resize((size, size), Image.BICUBIC)
         arrs.append(np.asarray(im, dtype=np.uint8))
@@ -100,30 +112,68 @@ def _decode_images(blobs: list[bytes], size: int | None = None) -> torch.Tensor:
 
 
 def _load_npz(cfg: DataConfig) -> tuple[dict[str, Split], list[str]]:
+    import zipfile
+
+    if not zipfile.is_zipfile(cfg.source):
+        raise _err(cfg, "not an .npz archive (a zip of .npy arrays): the file is corrupt or of another format")
     try:
         z = np.load(cfg.source, allow_pickle=False)
     except Exception as e:
-        raise _err(cfg, f"not a readable .npz ({e})") from None
+        raise _err(cfg, f"not a readable .npz ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
     splits: dict[str, Split] = {}
     for name in ("train", "validation", "val", "test"):
-        if f"{name}_jpeg_bytes" in z:
-            data, offs = z[f"{name}_jpeg_bytes"], z[f"{name}_jpeg_offsets"]
-            blobs = [data[offs[i]:offs[i + 1]].tobytes() for i in range(len(offs) - 1)]
-            images = _decode_images(blobs)
-        elif f"{name}_images" in z:
-            images = torch.from_numpy(z[f"{name}_images"]).permute(0, 3, 1, 2).contiguous()
-        else:
-            continue
-        if f"{name}_labels" not in z:
+        try:
+            labels = z[f"{name}_labels"] if f"{name}_labels" in z else None
+            if f"{name}_jpeg_bytes" in z:
+                data, offs = z[f"{name}_jpeg_bytes"], z[f"{name}_jpeg_offsets"] if f"{name}_jpeg_offsets" in z \
+                    else None
+                if offs is None:
+                    raise _err(cfg, f"missing the array {name}_jpeg_offsets")
+                _check_jpeg_arrays(cfg, name, data, offs, labels)
+                blobs = [data[offs[i]:offs[i + 1]].tobytes() for i in range(len(offs) - 1)]
+                images = _decode_images(blobs, where=f"{cfg.source}: {name} image")
+            elif f"{name}_images" in z:
+                arr = z[f"{name}_images"]
+                if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.dtype != np.uint8:
+                    raise _err(cfg, f"{name}_images has shape {arr.shape} and dtype {arr.dtype}; expected uint8 "
+                               "[N, height, width, 3] (or 1 channel)")
+                if arr.shape[-1] == 1:
+                    arr = np.repeat(arr, 3, axis=-1)
+                images = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+            else:
+                continue
+        except DistilleryError:
+            raise
+        except Exception as e:  # a damaged member of the archive
+            raise _err(cfg, f"the {name} arrays could not be read ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
+        if labels is None:
             raise _err(cfg, f"missing the array {name}_labels")
-        splits["validation" if name == "val" else name] = Split(images, torch.from_numpy(
-            z[f"{name}_labels"].astype(np.int64)))
+        if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+            raise _err(cfg, f"{name}_labels has shape {labels.shape} and dtype {labels.dtype}; expected one integer "
+                       f"label per image ({len(images)})")
+        if len(labels) and int(labels.min()) < 0:
+            raise _err(cfg, f"{name}_labels holds negative labels; classes are numbered from 0")
+        splits["validation" if name == "val" else name] = Split(images, torch.from_numpy(labels.astype(np.int64)))
     if not splits:
         raise _err(cfg, "expected arrays <split>_jpeg_bytes/<split>_jpeg_offsets/<split>_labels or "
                    "<split>_images/<split>_labels")
     n = 1 + max(int(s.labels.max()) for s in splits.values() if len(s))
     names = [str(c) for c in z["classes"]] if "classes" in z else [str(i) for i in range(n)]
     return splits, names
+
+
+def _check_jpeg_arrays(cfg: DataConfig, name: str, data: np.ndarray, offs: np.ndarray,
+                       labels: np.ndarray | None) -> None:
+    """The encoded-JPEG layout: 1-D uint8 bytes, 1-D rising offsets within them, one label per image."""
+    if data.ndim != 1 or data.dtype != np.uint8:
+        raise _err(cfg, f"{name}_jpeg_bytes has shape {data.shape} and dtype {data.dtype}; expected 1-D uint8 bytes")
+    if offs.ndim != 1 or len(offs) < 1 or not np.issubdtype(offs.dtype, np.integer):
+        raise _err(cfg, f"{name}_jpeg_offsets has shape {offs.shape} and dtype {offs.dtype}; expected 1-D integer "
+                   "offsets (N + 1 for N images)")
+    if int(offs[0]) < 0 or int(offs[-1]) > len(data) or bool((np.diff(offs) <= 0).any()):
+        raise _err(cfg, f"{name}_jpeg_offsets must rise from 0 to at most the {len(data)} bytes of "
+                   f"{name}_jpeg_bytes")
 
 
 def _hf_dataset(cfg: DataConfig):
@@ -162,12 +212,74 @@ def _hf_dataset(cfg: DataConfig):
     except DistilleryError:
         raise
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = "" if src.exists() else " (not a local path; the Hub may be unreachable)"
-        raise _err(cfg, f"could not be read{where}: {first}") from None
+        culprit = _failing_file(src, kwargs) if src.exists() else None
+        if culprit is not None:
+            raise _err(cfg, f"could not read {culprit[0]}: {culprit[1]}") from None
+        raise _err(cfg, f"could not be read{where}: {_root_cause(e)}") from None
 
 
-def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str]:
+def _root_cause(e: BaseException) -> str:
+    """The first line of the innermost cause (datasets wraps the parser's error in "An error occurred while
+    generating the dataset")."""
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    text = str(e).strip()
+    return (text.splitlines()[0][:200] if text else "") or type(e).__name__
+
+
+def _failing_file(src: Path, kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """The first table file of ``src`` (a file or a folder of split files) that cannot be read on its own, and why."""
+    import datasets
+
+    files = [src] if src.is_file() else [p for p in sorted(src.iterdir()) if p.suffix.lower() in _TABLE_EXT]
+    for p in files:
+        try:
+            datasets.load_dataset(_TABLE_EXT[p.suffix.lower()], data_files={"train": str(p)}, **kwargs)
+        except Exception as e:
+            return str(p), _root_cause(e)
+    return None
+
+
+def _is_blank(t: Any) -> bool:
+    return t is None or (isinstance(t, float) and t != t) or not str(t).strip()
+
+
+def _nonempty_texts(cfg: DataConfig, split: str, columns: dict[str, list[Any]], notes: list[str]
+                    ) -> tuple[list[int] | None, list[list[str]]]:
+    """The texts of each column as strings. Rows whose text is empty, blank or missing are refused (naming the
+    first rows), or dropped with a notice under ``data.drop_empty``; returns the kept row indices (None: all)."""
+    n = len(next(iter(columns.values())))
+    bad = sorted({i for vals in columns.values() for i, t in enumerate(vals) if _is_blank(t)})
+    if bad and not cfg.drop_empty:
+        first = ", ".join(str(i + 1) for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise _err(cfg, f"split {split!r}: {len(bad)} of {n} rows have an empty or missing text in column(s) "
+                   f"{', '.join(columns)} (data rows {first}, counting from 1 after the header); fill or remove them, "
+                   "or set data.drop_empty: true to drop them")
+    keep = None
+    if bad:
+        drop = set(bad)
+        keep = [i for i in range(n) if i not in drop]
+        notes.append(f"data.drop_empty: dropped {len(bad)} {split} rows with an empty or missing text")
+    rows = range(n) if keep is None else keep
+    return keep, [[str(vals[i]) for i in rows] for vals in columns.values()]
+
+
+def _image_column(d: Any, col: str, cfg: DataConfig, split: str) -> torch.Tensor:
+    """Decode an image column; an unreadable file is named (datasets would fail on it without saying which)."""
+    import datasets
+
+    feat = d.features.get(col)
+    if isinstance(feat, datasets.Image):
+        raw = d.cast_column(col, datasets.Image(decode=False))[col]
+        values = [_open_image(v.get("bytes") or v.get("path"), v.get("path") or f"{split} image {i}")
+                  for i, v in enumerate(raw)]
+        return _images_from_column(values, cfg)
+    return _images_from_column(d[col], cfg)
+
+
+def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str, list[str]]:
+    notes: list[str] = []
     ds = _hf_dataset(cfg)
     splits_raw: dict[str, Any] = {}
     for split, aliases in _SPLIT_ALIASES.items():
@@ -210,16 +322,16 @@ def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str]:
             raise _err(cfg, f"split {split!r} has rows without a label in column {label_col!r}")
         labels = torch.tensor([to_id[v] if to_id else int(v) for v in raw_labels], dtype=torch.long)
         if modality == "text":
-            texts = [str(t) for t in d[cfg.text_column]]
-            if cfg.text_pair_column:
-                inputs: Any = list(zip(texts, [str(t) for t in d[cfg.text_pair_column]], strict=True))
-            else:
-                inputs = texts
+            columns = [c for c in (cfg.text_column, cfg.text_pair_column) if c]
+            keep, texts_by_col = _nonempty_texts(cfg, split, {c: d[c] for c in columns}, notes)
+            inputs: Any = (list(zip(*texts_by_col, strict=True)) if len(columns) > 1 else texts_by_col[0])
+            if keep is not None:
+                labels = labels[torch.as_tensor(keep, dtype=torch.long)]
         else:
             col = image_cols[0] if image_cols else cfg.text_column
-            inputs = _images_from_column(d[col], cfg)
+            inputs = _image_column(d, col, cfg, split)
         out[split] = Split(inputs, labels)
-    return out, names, modality
+    return out, names, modality, notes
 
 
 def _images_from_column(values: list[Any], cfg: DataConfig, size: int | tuple[int, int] | None = None) -> torch.Tensor:
@@ -274,13 +386,13 @@ def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
     """Read ``cfg.source`` into train / validation / test splits (validation and test carved when absent), seeded
     by ``cfg.seed`` when set, else ``seed`` (the run's train.seed)."""
     seed = cfg.seed if cfg.seed is not None else seed
+    notes: list[str] = []
     if Path(cfg.source).suffix.lower() == ".npz":
         splits, names = _load_npz(cfg)
         modality = "image"
     else:
-        splits, names, modality = _from_hf(cfg)
+        splits, names, modality, notes = _from_hf(cfg)
     rng = np.random.default_rng(seed)
-    notes: list[str] = []
     train = splits["train"]
     test = splits.get("test")
     if test is None:
@@ -325,7 +437,28 @@ def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
             raise _err(cfg, f"the {name} split is empty")
         if s is not None and len(s) and int(s.labels.max()) >= len(names):
             raise _err(cfg, f"the {name} split has label {int(s.labels.max())} but only {len(names)} classes")
+    _check_labels_seen_in_train(cfg, names, train, {"validation": val, "test": test})
     return TaskData(modality, names, train, val, test, notes, transfer, synthetic)
+
+
+def _check_labels_seen_in_train(cfg: DataConfig, names: list[str], train: Split,
+                                others: dict[str, Split | None]) -> None:
+    """Refuse classes that validation or test hold but train does not: the student could never learn them, and
+    the scores would silently count them as errors."""
+    seen = set(train.labels.unique().tolist())
+    unseen: dict[int, int] = {}
+    where: set[str] = set()
+    for name, s in others.items():
+        if s is None:
+            continue
+        for c, k in zip(*np.unique(s.labels.numpy(), return_counts=True), strict=True):
+            if int(c) >= 0 and int(c) not in seen:
+                unseen[int(c)] = unseen.get(int(c), 0) + int(k)
+                where.add(name)
+    if unseen:
+        labels = ", ".join(repr(names[c]) for c in sorted(unseen)[:8]) + (" ..." if len(unseen) > 8 else "")
+        raise _err(cfg, f"{len(unseen)} label(s) appear in {' and '.join(sorted(where))} but not in train: {labels} "
+                   f"({sum(unseen.values())} rows); add training examples of them or remove those rows")
 
 
 def _read_unlabelled(cfg: DataConfig, path: str, modality: str, like: Split) -> Split:
@@ -343,9 +476,9 @@ def _read_unlabelled(cfg: DataConfig, path: str, modality: str, like: Split) -> 
                 if missing:
                     raise DistilleryError(f"{where}: no text column {missing[0]!r} (columns: "
                                           f"{', '.join(d.column_names)})")
-            firsts = [str(t) for d in ds.values() for t in d[cols[0]]]
-            inputs = (list(zip(firsts, [str(t) for d in ds.values() for t in d[cols[1]]], strict=True))
-                      if len(cols) == 2 else firsts)
+            rows = [r for d in ds.values() for r in zip(*(d[c] for c in cols), strict=True)
+                    if not any(_is_blank(t) for t in r)]  # an empty text teaches nothing: left out
+            inputs = [tuple(str(t) for t in r) for r in rows] if len(cols) == 2 else [str(r[0]) for r in rows]
     else:
         size = tuple(like.inputs.shape[-2:])[::-1]  # PIL (width, height)
         if src.suffix.lower() == ".npz":

@@ -186,7 +186,7 @@ def run_clm(cfg: Config, run_dir: Path, term_spec, needs_teacher: bool, bf16: bo
             detach()
     if not writes:
         return {"history": module.history}
-    if ckpt.best_model_path:
+    if ckpt is not None and ckpt.best_model_path:
         module.load_state_dict(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"])
     student.to(compute_device(tc.accelerator))  # Lightning hands the module back on the CPU
     val_ce = _mean_ce(student, val_loader, bf16)

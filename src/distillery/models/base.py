@@ -51,6 +51,7 @@ class Network(nn.Module):
 
     modality: str = "image"
     head_attr: str = "head"
+    max_positions: int | None = None  # text: the most tokens the network can embed (None: no limit)
 
     def __init__(self) -> None:
         super().__init__()

@@ -39,7 +39,8 @@ def _load(fn, name: str, what: str, **kwargs):
     try:
         return fn(name, **kwargs)
     except (OSError, ValueError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # the whole message on one line (the tokenizer's lists its options over several lines)
+        first = " ".join(str(e).split())[:400] if str(e).strip() else type(e).__name__
         offline = "" if Path(name).exists() else " (no local directory by that name; the Hub may be unreachable)"
         raise DistilleryError(f"hf:{name}: could not load the {what}{offline}: {first}") from None
 
@@ -75,9 +76,15 @@ class HFEncoder(RequestableFeatures, Network):
         self.embed_dim = int(getattr(config, "hidden_size", 0) or getattr(config, "hidden_sizes", [0])[-1])
         self.head = nn.Linear(self.embed_dim, num_classes)
         self.num_classes = num_classes
+        if self.modality == "text" and getattr(config, "max_position_embeddings", None):
+            # RoBERTa-style models number positions from padding_idx + 1
+            offset = (int(config.pad_token_id or 0) + 1) if "roberta" in str(getattr(config, "model_type", "")) \
+                else 0
+            self.max_positions = int(config.max_position_embeddings) - offset
         if self.modality == "image":
             mean, std, size = _image_spec(self.source, config)
-            self.preprocess = ImagePreprocess(mean, std, size if pretrained else None)
+            # a patch model (ViT) needs its configured size; other random-init models take the data's size
+            self.preprocess = ImagePreprocess(mean, std, size if pretrained else getattr(config, "image_size", None))
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
         if self.modality == "text":

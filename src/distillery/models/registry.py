@@ -66,8 +66,10 @@ def create_model(spec: str, num_classes: int, pretrained: bool = False, weights:
     elif spec in _BUILTINS:
         try:
             net = _BUILTINS[spec](num_classes=num_classes, **kwargs)
-        except TypeError as e:
-            raise DistilleryError(f"model {spec!r}: bad arguments: {e}") from None
+        except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as e:
+            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "none"
+            raise DistilleryError(f"model {spec!r}: cannot be built with the arguments given ({given}): "
+                                  f"{' '.join(str(e).split())[:200]}; see docs/configuration.md (kwargs)") from None
     else:
         known = ", ".join(list_models())
         raise DistilleryError(f"unknown model spec {spec!r}; known: {known}")

@@ -144,6 +144,7 @@ class SmallTransformer(RequestableFeatures, Network):
                          attention_probs_dropout_prob=dropout, pad_token_id=pad_token_id)
         cfg._attn_implementation = attn_implementation
         self.encoder = BertModel(cfg, add_pooling_layer=False)
+        self.max_positions = max_position_embeddings
         self.embed_dim = hidden_size
         self.head = torch.nn.Linear(hidden_size, num_classes)
         self.num_classes = num_classes

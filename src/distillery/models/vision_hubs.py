@@ -34,7 +34,7 @@ class TimmNetwork(Network):
         self.classifier = nn.Linear(self.embed_dim, num_classes)
         self.num_classes = num_classes
         cfg = getattr(body, "pretrained_cfg", {}) or {}
-        size = cfg.get("input_size", (3, 224, 224))[-1] if pretrained else None
+        size = _timm_fixed_size(body) or (cfg.get("input_size", (3, 224, 224))[-1] if pretrained else None)
         self.preprocess = ImagePreprocess(cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD), size)
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
@@ -42,6 +42,16 @@ class TimmNetwork(Network):
         fmap = self.body.forward_features(x)
         emb = self.body.forward_head(fmap, pre_logits=True)
         return Features(embedding=emb.flatten(1))
+
+
+def _timm_fixed_size(body: nn.Module) -> int | None:
+    """The input size a timm model insists on (a ViT's patch embedding built for ``img_size``, which the
+    ``img_size`` kwarg sets); None for models that take any size (CNNs, ``dynamic_img_size``)."""
+    pe = getattr(body, "patch_embed", None)
+    img_size = getattr(pe, "img_size", None)
+    if img_size is None or not getattr(pe, "strict_img_size", True) or getattr(pe, "dynamic_img_size", False):
+        return None
+    return int(img_size[-1] if isinstance(img_size, (tuple, list)) else img_size)
 
 
 class TorchvisionNetwork(Network):
@@ -71,7 +81,9 @@ class TorchvisionNetwork(Network):
             self.classifier.load_state_dict(last.state_dict())
             self.head_fits = True
         self.num_classes = num_classes
-        self.preprocess = ImagePreprocess(IMAGENET_MEAN, IMAGENET_STD, 224 if pretrained else None)
+        fixed = getattr(body, "image_size", None)  # torchvision's vision transformers take only that size
+        self.preprocess = ImagePreprocess(IMAGENET_MEAN, IMAGENET_STD,
+                                          int(fixed) if fixed else (224 if pretrained else None))
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
         return Features(embedding=self.body(self.preprocess(inputs["pixel_values"])).flatten(1))

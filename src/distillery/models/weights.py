@@ -22,8 +22,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             sd = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # corrupted files raise many types
-        raise DistilleryError(f"{p}: not a readable weights file ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        import pickle
+
+        if isinstance(e, pickle.UnpicklingError) or "weights_only" in str(e):
+            # torch's own text advises loading with weights_only=False, which would run the file's code: never
+            why = ("not a safetensors file or a torch file of plain tensors: it is damaged, or holds pickled "
+                   "objects, which distillery never loads")
+        else:
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        raise DistilleryError(f"{p}: not a readable weights file ({why})") from None
     for key in ("state_dict", "model", "student"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]

@@ -99,7 +99,12 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 def collect(run_dirs: list[Path]) -> dict[str, Arm]:
     arms: dict[str, Arm] = {}
     for d in run_dirs:
-        m = json.loads((d / "metrics.json").read_text())
+        try:
+            m = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DistilleryError(f"{d / 'metrics.json'}: not readable JSON ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:120]}); the file is truncated or damaged: re-run "
+                                  "that run, or leave its directory out") from None
         cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
         name = arm_name(m, cfg)
         arms.setdefault(name, Arm(name))
@@ -199,14 +204,28 @@ def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[s
         lines.append(f"- Fine-tuning it on the task: {ft_flops:.3g} FLOPs ({what}).")
     route = cost.flops + (ft_flops or 0.0)
     lines.append(f"- Pre-training route in all: **{route:.3g} FLOPs**.")
+    score = score_of(ft.runs[0]) if ft is not None and ft.runs else ACCURACY
+    base = ft.mean("student", score.key) if ft is not None else None
     for a in arms.values():
         if a.name in BASELINES:
             continue
         f = a.mean("compute", "total_flops")
-        if f:
-            lines.append(f"- `{a.name}` distillation: {f:.3g} FLOPs (teacher head, cache and student steps): "
-                         f"**{_percent(f / route)} of the pre-training route**, {_percent(1 - f / route)} saved "
-                         f"({route / f:.3g}x less).")
+        if not f:
+            continue
+        mine = a.mean("student", score.key)
+        share = f"{_percent(f / route)} of the pre-training route's FLOPs ({f:.3g}, teacher head, cache and student steps)"
+        if mine is None or base is None or ft is None:
+            lines.append(f"- `{a.name}` distillation: {share}; no {score.label} to compare, so no saving is claimed.")
+            continue
+        better = mine >= base if score is ACCURACY else mine <= base
+        k, u, d = score.scale, score.unit, score.digits
+        verdict = (f"`{a.name}` {'matches' if mine == base else 'beats'} `{ft.name}`" if better
+                   else f"`{ft.name}` beats `{a.name}`")
+        head = (f"- {verdict} on {score.label} ({k * mine:.{d}f}{u} vs {k * base:.{d}f}{u}): ")
+        if better:
+            lines.append(head + f"**{share}**, {_percent(1 - f / route)} saved ({route / f:.3g}x less).")
+        else:
+            lines.append(head + f"the distilled student is less accurate, so no saving is claimed ({share}).")
     return lines
 
 

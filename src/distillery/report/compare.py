@@ -47,6 +47,27 @@ def _same_config(run_dir: Path, cfg) -> bool:
         yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
+REPORT_FILES = {"compare.json", "report.md", "report.html", "plots"}
+
+
+def _refuse_foreign(root: Path, arm_dirs: set[str]) -> None:
+    """A comparison writes only into an empty folder or one that a comparison wrote (its compare.json, report,
+    plots and arm run directories): it never overwrites a report.md or anything else that is not its own."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise DistilleryError(f"--out {root} is a file; give a folder for the runs and the report")
+    entries = [p for p in root.iterdir() if p.name != ".lock"]
+    if not entries or (root / "compare.json").is_file():
+        return
+    foreign = [p.name for p in entries if p.name not in REPORT_FILES and p.name not in arm_dirs
+               and not (p / "config.yaml").is_file()]
+    if foreign or (root / "report.md").exists():
+        shown = ", ".join(sorted(foreign)[:3]) or "report.md"
+        raise DistilleryError(f"--out {root} holds files that no comparison wrote ({shown}); choose an empty or "
+                              "new folder (nothing there is overwritten)")
+
+
 def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = None, out: str | None = None,
             overrides: list[str] | None = None, finetune_weights: str | None = None, pretrain_run: str | None = None,
             quiet: bool = False, command: str | None = None) -> dict[str, Path]:
@@ -87,6 +108,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
                 r["train"]["budget"] = budget_d
             r.setdefault("output", {})["dir"] = str(root / f"{arm}_s{base_seed + i}")
             plan.append((arm, base_seed + i, build_config(r, origin=config, base_dir=base_dir)))  # all checked first
+    _refuse_foreign(root, {Path(p[2].output.dir).name for p in plan})
     root.mkdir(parents=True, exist_ok=True)
     for k, (arm, seed, cfg) in enumerate(plan, 1):
         d = Path(cfg.output.dir)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from ..compute.flops import FlopMeter, count_flops, shape_key
 from ..errors import DistilleryError
-from ..fileio import atomic_write, atomic_write_text, locked
+from ..fileio import atomic_write_text, locked, sidecar, verify_hash, write_with_hash
 from ..models.base import Network
 from ..progress import track
 
@@ -120,12 +121,14 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
 
 def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: dict[str, DataLoader | None],
                  num_classes: int, epochs: int = 0, lr: float | None = None, cache_dir: str | None = None,
-                 progress: bool = True, seed: int = 0, bf16: bool = False, meter: FlopMeter | None = None
-                 ) -> HeadResult:
+                 progress: bool = True, seed: int = 0, bf16: bool = False, meter: FlopMeter | None = None,
+                 notify: Callable[[str], None] | None = None) -> HeadResult:
     """Make ``net`` a classifier for the task (in place). ``loaders``: ``train_eval``, ``val``, ``train_aug``.
 
     With a ``meter`` (whose phase the caller set to ``teacher_head`` and which is attached to ``net``), the FLOPs
-    of the preparation are counted and stored with the head (``info["flops"]``), so a reused head reports them."""
+    of the preparation are counted and stored with the head (``info["flops"]``), so a reused head reports them.
+    A stored head is used only while its bytes have the SHA-256 recorded when it was written; otherwise
+    ``notify`` is told and the head is rebuilt."""
     from .outputs import compute_features
 
     t_start = time.perf_counter()
@@ -146,6 +149,13 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
     with locked(path.with_suffix(".lock"), f"teacher head {path}", wait=True):
         if not adapt:
             net.replace_head(num_classes)
+        if path.exists() and not verify_hash(path):
+            what = "has no recorded content hash" if verify_hash(path) is None else "is corrupt (its content hash " \
+                "differs from the one recorded when it was written)"
+            if notify is not None:
+                notify(f"the stored teacher head {path} {what}; rebuilding it")
+            for p in (path, sidecar(path), path.with_suffix(".json")):
+                p.unlink(missing_ok=True)
         if path.exists():
             sd = load_file(str(path))
             target = net.get_head() if mode == "lp" else net
@@ -197,5 +207,5 @@ def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: Hea
         result.info["seconds"] = round(time.perf_counter() - t_start, 3)
     state = net.get_head().state_dict() if mode == "lp" else net.state_dict()
     atomic_write_text(path.with_suffix(".json"), json.dumps({**result.info, "key": key}, indent=1, default=str))
-    atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in state.items()}, str(tmp)))
+    write_with_hash(path, lambda tmp: save_file({k: v.contiguous() for k, v in state.items()}, str(tmp)))
     return result

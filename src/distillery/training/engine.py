@@ -12,32 +12,75 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
-from ..fileio import atomic_write
-from .distributed import ShardSampler
+from ..errors import DistilleryError
+from ..fileio import sidecar, verify_hash, write_with_hash
+from .distributed import ShardSampler, is_rank_zero
 from .module import DistillationModule
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints written to a temporary file, fsynced and renamed: a process killed while saving leaves the
-    previous checkpoint intact (Lightning writes in place)."""
+    previous checkpoint intact (Lightning writes in place). Each carries its SHA-256 in ``<name>.sha256``, checked
+    before a resume uses it."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda tmp: torch.save(checkpoint, tmp))
+        write_with_hash(target, lambda tmp: torch.save(checkpoint, tmp))
+
+    def remove_checkpoint(self, path) -> None:
+        super().remove_checkpoint(path)
+        sidecar(path).unlink(missing_ok=True)
+
+
+def verify_checkpoint(path: str | Path) -> None:
+    """Refuse a checkpoint whose bytes differ from those written (its recorded SHA-256)."""
+    if verify_hash(path) is False:
+        raise DistilleryError(f"checkpoint {path} is corrupt (its content hash differs from the one recorded when "
+                              "it was written); it is not used. Delete the run directory to start over")
+
+
+def _kept_csv_rows(csv_path: Path, ckpt_path: str) -> list[dict[str, str]]:
+    """The rows of ``logs/metrics.csv`` up to the epoch a resume starts after (Lightning's CSV writer deletes the
+    file when it opens it; rows logged after the checkpoint are logged again by the resumed run)."""
+    import csv
+
+    if not csv_path.is_file():
+        return []
+    done = int(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("epoch", -1))
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: v for k, v in r.items() if v not in ("", None)} for r in rows
+            if r.get("epoch") not in ("", None) and int(float(r["epoch"])) <= done]
 
 
 def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list[DataLoader], cfg: TrainConfig,
-        run_dir: Path, extra_callbacks: list[Callback] | None = None, ckpt_path: str | None = None) -> ModelCheckpoint:
-    """Train with Lightning; the per-epoch history is ``module.history``; returns the checkpoint callback."""
+        run_dir: Path, extra_callbacks: list[Callback] | None = None, ckpt_path: str | None = None
+        ) -> ModelCheckpoint | None:
+    """Train with Lightning; the per-epoch history is ``module.history``. Returns the best-checkpoint callback
+    (None without a monitored metric: the last epoch is the result)."""
     monitor, mode = module.monitor
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                           save_last=True, save_top_k=1, enable_version_counter=False)
-    callbacks: list[Callback] = [*(extra_callbacks or []), ckpt]
+    # the best epoch by the monitored metric (none without a validation split: the last epoch is kept), and the
+    # last epoch, written after every epoch (ModelCheckpoint's save_last writes it only when the best improves)
+    best = (ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+                            save_top_k=1, enable_version_counter=False) if monitor is not None else None)
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                           every_n_epochs=1, enable_version_counter=False)
+    callbacks: list[Callback] = [*(extra_callbacks or []), *([best] if best is not None else []), last]
     if cfg.progress:
         callbacks.append(RichProgressBar() if _rich_ok() else TQDMProgressBar())
-    loggers = [CSVLogger(run_dir / "logs", name="", version=""),
-               TensorBoardLogger(run_dir / "logs", name="tensorboard", version="")]
+    kept_rows: list[dict[str, str]] = []
+    purge_step = None
+    if ckpt_path is not None:
+        verify_checkpoint(ckpt_path)
+        kept_rows = _kept_csv_rows(run_dir / "logs" / "metrics.csv", ckpt_path)
+        purge_step = int(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("global_step", 0))
+    csv_logger = CSVLogger(run_dir / "logs", name="", version="")
+    # TensorBoard hides the events a killed segment logged after its checkpoint (they are logged again)
+    loggers = [csv_logger, TensorBoardLogger(run_dir / "logs", name="tensorboard", version="",
+                                             **({"purge_step": purge_step} if purge_step else {}))]
+    if kept_rows and is_rank_zero():
+        csv_logger.experiment.metrics[:0] = kept_rows  # written back, ahead of the new rows, at the first save
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
                         num_nodes=cfg.num_nodes, strategy=cfg.strategy,
                         accumulate_grad_batches=cfg.accumulate_grad_batches,
@@ -51,7 +94,7 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
     sharded = [DataLoader(d.dataset, batch_size=d.batch_size, sampler=ShardSampler(len(d.dataset)),  # type: ignore
                           collate_fn=d.collate_fn, num_workers=d.num_workers) for d in eval_loaders]
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=sharded, ckpt_path=ckpt_path)
-    return ckpt
+    return best
 
 
 def _rich_ok() -> bool:

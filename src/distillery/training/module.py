@@ -52,7 +52,9 @@ class DistillationModule(L.LightningModule):
         self.train_loader = None  # its shuffling generator is saved in checkpoints, so a resumed run replays it
         self.diffaugment = None  # a DiffAugmentConfig: batch augmentation shared by teacher and student
         self.gather = False  # multi-process: compute the loss on the global batch (features of all processes)
-        self.monitor = (f"{eval_names[0]}/acc", "max")  # what selects the best checkpoint (language models: ce, min)
+        # what selects the best checkpoint (language models: val/ce, min); only the validation split may select:
+        # without one the last epoch is the result (the test split never chooses what it then scores)
+        self.monitor: tuple[str | None, str] = ("val/acc" if "val" in eval_names else None, "max")
         self._ce: dict[str, float] = {}
 
     @property
