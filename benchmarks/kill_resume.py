@@ -88,16 +88,53 @@ def training_check(work: Path, kills: int, rng: random.Random, log) -> dict:
 
     def probe() -> dict:
         ck = cut / "checkpoints" / "last.ckpt"
-        return {"checkpoint": ck.is_file(), "config": (cut / "config.yaml").is_file()}
+        done = epochs_logged(cut)
+        saved = epochs_in_checkpoint(ck)
+        # a kill may cost the epoch in progress; an epoch it had completed and not checkpointed is redone work
+        return {"checkpoint": ck.is_file(), "config": (cut / "config.yaml").is_file(), "epochs_completed": done,
+                "epochs_in_checkpoint": saved, "completed_epochs_redone": max(0, done - saved)}
 
     events = killed_run(cut, [*TRAIN_SET, *cache], kills, (4.0, 40.0), rng, log, probe)
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (ref, cut))
     hist = [[{k: v for k, v in h.items() if k not in STRIP} for h in m["history"]] for m in (a, b)]
+    csv_equal = csv_rows(ref) == csv_rows(cut)
+    redone = max((e.get("completed_epochs_redone", 0) for e in events), default=0)
     return {"kills": events, "reference_accuracy": a["student"]["accuracy"],
             "resumed_accuracy": b["student"]["accuracy"],
             "history_equal": hist[0] == hist[1], "weights_equal": weights_digest(ref) == weights_digest(cut),
+            "metrics_csv_equal": csv_equal, "max_completed_epochs_redone": redone,
             "identical": a["student"]["accuracy"] == b["student"]["accuracy"] and hist[0] == hist[1]
-            and weights_digest(ref) == weights_digest(cut)}
+            and weights_digest(ref) == weights_digest(cut) and csv_equal and redone <= 1}
+
+
+def csv_rows(run_dir: Path) -> list[dict[str, str]]:
+    """logs/metrics.csv as rows (every logged step and epoch), for comparing a resumed run's whole log."""
+    import csv
+
+    with open(run_dir / "logs" / "metrics.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+
+
+def epochs_logged(run_dir: Path) -> int:
+    """How many epochs the run had completed (validated and logged) when it was killed."""
+    import csv
+
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as f:
+        return len({r["epoch"] for r in csv.DictReader(f) if r.get("val/acc") and r.get("epoch")})
+
+
+def epochs_in_checkpoint(ckpt: Path) -> int:
+    if not ckpt.is_file():
+        return 0
+    import torch
+
+    try:
+        return int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]) + 1
+    except Exception:  # killed while the checkpoint was renamed into place: the resume starts over
+        return 0
 
 
 def arrays_digest(cache_dir: Path) -> dict[str, str]:
@@ -130,7 +167,8 @@ PARTS = {
     "training": (training_check, lambda r: (
         f"training: {len(r['kills'])} kills at {[k['delay_s'] for k in r['kills']]} s; accuracy reference "
         f"{r['reference_accuracy']:.4f}, killed+resumed {r['resumed_accuracy']:.4f}; history equal "
-        f"{r['history_equal']}, weights equal {r['weights_equal']}")),
+        f"{r['history_equal']}, weights equal {r['weights_equal']}, metrics.csv equal {r['metrics_csv_equal']}; "
+        f"completed epochs redone after a kill: at most {r['max_completed_epochs_redone']}")),
     "cache": (cache_check, lambda r: (
         f"cache build: {len(r['kills'])} kills, chunks done after each {[k.get('chunks_done') for k in r['kills']]}; "
         f"final status {r['final_status']}; arrays identical to an uninterrupted build: {r['identical']}")),
@@ -156,6 +194,9 @@ def main() -> None:
             out[part] = check(work, args.kills, rng, log)
             print(summary(out[part]), flush=True)
     out[f"wall_s_{'_'.join(args.parts)}"] = round(time.perf_counter() - t0, 1)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    out["written_by"] = {"command": "python benchmarks/kill_resume.py " + " ".join(sys.argv[1:]),
+                         "commit": commit.stdout.strip(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")

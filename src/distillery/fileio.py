@@ -24,6 +24,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        import errno
+
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # name the file meant, not the temporary one
+            raise OSError(e.errno, e.strerror or "No space left on device", str(path)) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -89,25 +95,33 @@ def sidecar(path: str | Path) -> Path:
 
 
 def write_with_hash(path: str | Path, write: Callable[[Path], None]) -> str:
-    """:func:`atomic_write`, then the file's SHA-256 written (atomically) to its sidecar; returns the hash."""
+    """:func:`atomic_write`, with the file's SHA-256 kept in its sidecar; returns the hash. Before the new file
+    replaces the old one the sidecar lists both hashes, so a process killed at any moment leaves a file whose hash
+    the sidecar holds."""
+    path = Path(path)
+    side = sidecar(path)
+    old = side.read_text(encoding="utf-8").split() if side.is_file() and path.is_file() else []
     digest: list[str] = []
 
     def write_and_hash(tmp: Path) -> None:
         write(tmp)
         digest.append(file_sha256(tmp))
+        atomic_write_text(side, "\n".join([digest[0], *old]) + "\n")
 
     atomic_write(path, write_and_hash)
-    atomic_write_text(sidecar(path), digest[0] + "\n")
+    atomic_write_text(side, digest[0] + "\n")
     return digest[0]
 
 
 def verify_hash(path: str | Path, expected: str | None = None) -> bool | None:
-    """Whether ``path`` still has the content hash recorded for it (``expected``, else its sidecar); None when no
-    hash was recorded (an artefact of an older version)."""
+    """Whether ``path`` still has the content hash recorded for it (``expected``, else one its sidecar lists);
+    None when no hash was recorded (an artefact of an older version)."""
     path = Path(path)
     if expected is None:
         side = sidecar(path)
         if not side.is_file():
             return None
-        expected = side.read_text(encoding="utf-8").strip()
-    return file_sha256(path) == expected
+        allowed = set(side.read_text(encoding="utf-8").split())
+    else:
+        allowed = {expected}
+    return file_sha256(path) in allowed

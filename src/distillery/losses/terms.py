@@ -206,6 +206,13 @@ class LossSet(nn.Module):
     def needs_student(self) -> set[str]:
         return set().union(*(type(t).needs_student for t in self.terms.values())) if self.terms else set()
 
+    def cost_state(self) -> tuple:
+        """What, besides the input shapes, decides the FLOPs of a step: the ``cost_state()`` of every term whose
+        cost changes as it runs (CRD's queue fills over the first steps). The FLOP meter re-counts a step when it
+        changes."""
+        return tuple((name, term.cost_state()) for name, term in self.terms.items()
+                     if hasattr(term, "cost_state") and self.weights[name] != 0)
+
     def forward(self, s: Features, t: Features | None, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return {name: self.weights[name] * term(s, t, batch) for name, term in self.terms.items()
                 if self.weights[name] != 0}

@@ -234,6 +234,10 @@ class CRD(ZooTerm):
                            num_negatives=num_negatives, temperature=temperature, momentum=momentum,
                            num_data=ctx.num_train if mode == "memory" else None, mode=mode)  # type: ignore[arg-type]
 
+    def cost_state(self) -> int:
+        """Queue mode: the contrast grows with the queue (``B + n`` keys) until it is full; memory mode: fixed."""
+        return int(self.crd.queue_len.item()) if self.mode == "queue" else 0
+
     def forward(self, s, t, batch):
         index = batch["index"] if self.mode == "memory" else None
         return self.crd(s.embedding, t.embedding, index=index)

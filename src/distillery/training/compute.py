@@ -75,7 +75,9 @@ class ComputeTracker(Callback):
         self._last = self.clock()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.meter.start("student_train", ("step", shape_key(batch["student"]), shape_key(batch["label"])))
+        losses = getattr(pl_module, "losses", None)
+        state = losses.cost_state() if losses is not None and hasattr(losses, "cost_state") else ()
+        self.meter.start("student_train", ("step", shape_key(batch["student"]), shape_key(batch["label"]), state))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.meter.stop()
