@@ -143,6 +143,104 @@ def _case(name, tmp_path, text, image):
         return ["compare", _write(tmp_path, t), "--budget", "lots"], "--budget"
     if name == "report_no_runs":
         return ["report", str(tmp_path)], "no finished runs"
+    # -- round two: defects a new user hit (issue: reliability, round two) --
+    if name == "duplicate_yaml_key":
+        text = yaml.safe_dump(t) + "train:\n  epochs: 3\n"
+        return ["run", _write(tmp_path, text)], "the key 'train' is given twice (lines"
+    if name == "config_is_directory":
+        return ["run", str(tmp_path)], "is a directory"
+    if name == "set_bad_value":
+        return ["run", _write(tmp_path, t), "--set", "train.epochs=many"], "--set train.epochs=many: invalid config"
+    if name == "label_unseen_in_train":
+        d = tmp_path / "disjoint"
+        d.mkdir()
+        (d / "train.csv").write_text("text,intent\n" + "".join(f"hello {i},a\nbye {i},b\n" for i in range(10)))
+        (d / "test.csv").write_text("text,intent\n" + "".join(f"what {i},c\n" for i in range(4)) + "hello,a\n")
+        t["data"]["source"] = str(d)
+        return ["run", _write(tmp_path, t)], "1 label(s) appear in test but not in train: 'c' (4 rows)"
+    if name == "empty_texts":
+        d = tmp_path / "blanks"
+        d.mkdir()
+        (d / "train.csv").write_text("text,intent\n" + "".join(f"hello {i},a\nbye {i},b\n" for i in range(10))
+                                     + ",a\n   ,b\n")
+        (d / "test.csv").write_text("text,intent\nhello,a\nbye,b\n")
+        t["data"]["source"] = str(d)
+        return ["run", _write(tmp_path, t)], "2 of 22 rows have an empty or missing text"
+    if name == "corrupt_image_in_folder":
+        from PIL import Image
+
+        for c in ("cat", "dog"):
+            (tmp_path / "imgs" / "train" / c).mkdir(parents=True)
+            for k in range(3):
+                Image.new("RGB", (8, 8), (k * 40, 0, 0)).save(tmp_path / "imgs" / "train" / c / f"{k}.jpg")
+        (tmp_path / "imgs" / "train" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+        i = image("out")
+        i["data"]["source"] = str(tmp_path / "imgs")
+        return ["run", _write(tmp_path, i)], "broken.jpg: not a readable image"
+    if name == "npz_wrong_shapes":
+        p = tmp_path / "shapes.npz"
+        np.savez(p, train_images=np.zeros((4, 8, 8), np.uint8), train_labels=np.zeros(4, np.int64))
+        i = image("out")
+        i["data"]["source"] = str(p)
+        return ["run", _write(tmp_path, i)], "train_images has shape (4, 8, 8)"
+    if name == "npz_random_bytes":
+        p = tmp_path / "noise.npz"
+        p.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)))
+        i = image("out")
+        i["data"]["source"] = str(p)
+        return ["run", _write(tmp_path, i)], "not an .npz archive"
+    if name == "torch_weights_garbage":
+        p = tmp_path / "noise.pt"
+        p.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)))
+        i = image("out")
+        i["teacher"]["weights"] = str(p)
+        return ["run", _write(tmp_path, i)], "which distillery never loads"
+    if name == "max_length_over_limit":
+        t["data"]["max_length"] = 100  # the tiny BERT teacher embeds 64 positions
+        return ["run", _write(tmp_path, t)], "can embed (64 positions); set data.max_length to at most 64"
+    if name == "negative_embed_dim":
+        t["student"]["kwargs"]["embed_dim"] = -5
+        return ["run", _write(tmp_path, t)], "cannot be built with the arguments given"
+    if name == "eval_corrupt_config":
+        d = tmp_path / "brokenrun"
+        d.mkdir()
+        (d / "config.yaml").write_text("data: {source: [unclosed\n")
+        return ["eval", str(d)], "not valid YAML"
+    if name == "predict_corrupt_student_json":
+        d = tmp_path / "brokenrun"
+        d.mkdir()
+        (d / "student.json").write_text('{"model": "text_c')
+        (d / "student.safetensors").write_bytes(b"x")
+        return ["predict", str(d), "hello"], "student.json: corrupt or not written by distillery"
+    if name == "predict_empty_txt":
+        (tmp_path / "blank.txt").write_text("\n   \n")
+        return ["predict", str(tmp_path), str(tmp_path / "blank.txt")], "no non-blank lines"
+    if name == "report_truncated_metrics":
+        d = tmp_path / "cut_run"
+        d.mkdir()
+        (d / "metrics.json").write_text('{"student": {"accuracy": 0.9')
+        return ["report", str(tmp_path)], "metrics.json: not readable JSON"
+    if name == "compare_foreign_out":
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "report.md").write_text("my own notes")
+        return ["compare", _write(tmp_path, t), "--out", str(tmp_path / "mine")], "no comparison wrote"
+    if name == "unreadable_split_file":
+        d = tmp_path / "ragged"
+        d.mkdir()
+        (d / "train.csv").write_text("text,intent\n" + "".join(f"hello {i},a\nbye {i},b\n" for i in range(10)))
+        (d / "test.csv").write_text('text,intent\nhello,a\n"unclosed quote,b,c,d\nbye,b,x,y,z\n')
+        t["data"]["source"] = str(d)
+        return ["run", _write(tmp_path, t)], "test.csv"
+    if name == "usage_no_such_command":
+        return ["trian"], "No such command 'trian'"
+    if name == "usage_missing_argument":
+        return ["eval"], "Missing argument"
+    if name == "usage_unknown_option":
+        return ["run", _write(tmp_path, t), "--epochs", "3"], "No such option: --epochs"
+    if name == "usage_bad_option_value":
+        return ["compare", _write(tmp_path, t), "--seeds", "abc"], "Invalid value for '--seeds'"
+    if name == "usage_missing_option":
+        return ["plan"], "Missing option '--budget'"
     raise AssertionError(name)
 
 
@@ -153,7 +251,13 @@ CASES = ["config_missing", "yaml_invalid", "yaml_not_mapping", "unknown_section"
          "unknown_student", "teacher_weights_missing", "builtin_teacher_without_weights", "hf_dir_missing",
          "corrupt_weights", "modality_mismatch", "vocab_too_small", "tokenizer_missing", "method_needs_teacher",
          "cnn_asked_for_attentions", "existing_run_dir", "eval_not_a_run", "predict_not_a_run", "resume_not_a_run",
-         "resume_with_config", "run_without_config", "compare_unknown_arm", "compare_bad_budget", "report_no_runs"]
+         "resume_with_config", "run_without_config", "compare_unknown_arm", "compare_bad_budget", "report_no_runs",
+         "duplicate_yaml_key", "config_is_directory", "set_bad_value", "label_unseen_in_train", "empty_texts",
+         "corrupt_image_in_folder", "npz_wrong_shapes", "npz_random_bytes", "torch_weights_garbage",
+         "max_length_over_limit", "negative_embed_dim", "eval_corrupt_config", "predict_corrupt_student_json",
+         "predict_empty_txt", "report_truncated_metrics", "compare_foreign_out", "unreadable_split_file",
+         "usage_no_such_command", "usage_missing_argument", "usage_unknown_option", "usage_bad_option_value",
+         "usage_missing_option"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -167,6 +271,7 @@ def test_bad_input(name, tmp_path, make_text_config, make_image_config, capsys):
     assert code == 2, err
     assert len(lines) == 1 and expected in lines[0], err
     assert "Traceback" not in err
+    assert "weights_only=False" not in err and "allow_pickle" not in err  # never advise loading unsafely
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing created
     assert all(p.read_bytes() == b for p, b in snapshot.items())  # nothing overwritten
 

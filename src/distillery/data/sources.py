@@ -177,7 +177,20 @@ def _check_jpeg_arrays(cfg: DataConfig, name: str, data: np.ndarray, offs: np.nd
 
 
 def _hf_dataset(cfg: DataConfig):
-    """A ``datasets.DatasetDict`` for a Hub id, a local folder or a single file."""
+    """A ``datasets.DatasetDict`` for a Hub id, a local folder or a single file. datasets' own error log (a
+    traceback on stderr) is silenced: a failure becomes one error line naming the file."""
+    import logging
+
+    log = logging.getLogger("datasets")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        return _load_hf_dataset(cfg)
+    finally:
+        log.setLevel(level)
+
+
+def _load_hf_dataset(cfg: DataConfig):
     import datasets
 
     src = Path(cfg.source).expanduser()

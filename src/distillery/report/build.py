@@ -213,7 +213,8 @@ def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[s
         if not f:
             continue
         mine = a.mean("student", score.key)
-        share = f"{_percent(f / route)} of the pre-training route's FLOPs ({f:.3g}, teacher head, cache and student steps)"
+        share = (f"{_percent(f / route)} of the pre-training route's FLOPs ({f:.3g}, teacher head, cache and student "
+                 "steps)")
         if mine is None or base is None or ft is None:
             lines.append(f"- `{a.name}` distillation: {share}; no {score.label} to compare, so no saving is claimed.")
             continue
