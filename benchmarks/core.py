@@ -94,6 +94,8 @@ def main() -> None:
         results[name] = {"config": str(cfg_path.relative_to(ROOT)), "method": method, "overrides": over,
                          "student_accuracy": m["student"]["accuracy"],
                          "student_best_epoch_accuracy": max(epoch_test_accuracies(out)),
+                         "student_last_epoch_accuracy": epoch_test_accuracies(out)[-1],
+                         "epoch_test_accuracies": [round(a, 4) for a in epoch_test_accuracies(out)],
                          "student_params": m["student"]["params"],
                          "teacher_accuracy": (m["teacher"] or {}).get("accuracy"),
                          "epochs": m["train"]["epochs"], "wall_time_s": m["train"]["wall_time_s"]}
@@ -105,7 +107,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "core.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)
+    previous.update(results)  # a re-run arm replaces its whole record (no stale field of an older format stays)
     previous["_machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                             "torch": torch.__version__}
     path.write_text(json.dumps(previous, indent=2))
