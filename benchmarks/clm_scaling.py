@@ -162,9 +162,10 @@ def main() -> None:
     result = {"teachers": {t: {"val_ce": m["student"]["val_ce"], "params": m["scaling"]["student_params"]}
                            for t, m in teachers.items()},
               "runs": rows, "supervised_fit": {"coefficients": sup_fit.coefficients.as_dict(),
-                                               "intervals": sup_fit.intervals},
-              "distillation_fit": None if dist_fit is None else {"coefficients": dist_fit.coefficients.as_dict(),
-                                                                 "intervals": dist_fit.intervals},
+                                               "intervals": sup_fit.intervals, "level": sup_fit.level},
+              "distillation_fit": None if dist_fit is None else {
+                  "coefficients": dist_fit.coefficients.as_dict(), "intervals": dist_fit.intervals,
+                  "level": dist_fit.level},
               "held_out_relative_error": {"supervised": err_sup.tolist(), "distillation": err_dist.tolist()},
               "capacity_gap": gap, "quick": args.quick}
     dest = ROOT / "benchmarks" / "results" / f"clm_scaling{'_quick' if args.quick else ''}.json"

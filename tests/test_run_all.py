@@ -171,3 +171,60 @@ def test_plot_draws_one_panel_per_suite_with_the_teacher_line(run_all, tmp_path,
     run_all.plot(_results(run_all), dest)
     assert dest.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert lines == [pytest.approx(93.0)]  # the Banking77 panel's teacher; the MLM panel has no teacher accuracy
+
+
+ROOT = SCRIPT.parents[1]
+
+
+def test_the_readme_results_excerpt_is_what_run_all_renders_from_its_json(run_all):
+    """The README's 3-seed table is generated: it must equal the excerpt rendered from the committed JSON."""
+    import json
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(run_all.README_BEGIN) + len(run_all.README_BEGIN):readme.index(run_all.README_END)]
+    results = json.loads((ROOT / "benchmarks" / "results" / "run_all.json").read_text())
+    assert block.strip() == run_all.excerpt(results).strip()
+
+
+def _json_numbers(obj, out: list[float]) -> list[float]:
+    if isinstance(obj, bool):
+        return out
+    if isinstance(obj, (int, float)):
+        out.append(float(obj))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _json_numbers(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _json_numbers(v, out)
+    return out
+
+
+def test_every_figure_of_the_readme_results_tables_is_in_a_result_json(run_all):
+    """Each figure in the README's other results tables (the cells after the first column; the generated excerpt
+    is checked above) equals, at the digits shown, a value that a benchmark script wrote to
+    benchmarks/results/*.json (accuracies as fractions there)."""
+    import json
+    import re
+
+    values: list[float] = []
+    for p in (ROOT / "benchmarks" / "results").glob("*.json"):
+        _json_numbers(json.loads(p.read_text()), values)
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index(run_all.README_END):readme.index("## Documentation")]
+    figures = []
+    for line in section.splitlines():
+        if not line.startswith("| ") or line.startswith("|---"):
+            continue
+        for cell in line.strip().strip("|").split("|")[1:]:
+            for m in re.finditer(r"(\d+\.\d+)( ?%)?(?! ?M\b)", cell):
+                figures.append((m.group(1), bool(m.group(2))))
+    assert len(figures) >= 10
+    missing = []
+    for text, percent in figures:
+        digits = len(text.split(".")[1])
+        target = float(text)
+        found = any(round((100 * v if percent else v), digits) == target for v in values)
+        if not found:
+            missing.append(text + (" %" if percent else ""))
+    assert not missing, f"README figures with no result JSON behind them: {missing}"
