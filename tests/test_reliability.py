@@ -316,3 +316,15 @@ def test_vit_student_of_another_input_size_trains_with_a_cnn_teacher(make_image_
     assert m["student"]["spec"] == "timm:vit_tiny_patch16_224" and m["train"]["steps"] > 0
     meta = json.loads((Path(raw["output"]["dir"]) / "student.json").read_text())
     assert meta["input"]["size"] == 32  # the data is 16 px: the student resizes to its own input size
+
+
+# -- 10: the tokenizer's error is given whole, on one line -----------------------------------------------------------
+
+def test_tokenizer_error_is_not_cut_off(tmp_path):
+    from distillery.models.hf import load_tokenizer
+
+    (tmp_path / "config.json").write_text("{}")  # a folder with no tokenizer files
+    with pytest.raises(DistilleryError) as e:
+        load_tokenizer(str(tmp_path))
+    msg = str(e.value)
+    assert "\n" not in msg and not msg.rstrip().endswith("from one of:") and len(msg.split("from one of:")[-1]) > 20
