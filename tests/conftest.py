@@ -177,6 +177,12 @@ def image_config(image_npz: Path, weights: Path, out: Path, **over) -> dict:
     return cfg
 
 
+@pytest.fixture(scope="session")
+def text_config_builder():
+    """``text_config`` as a fixture, for module-scoped fixtures (test modules cannot import ``conftest``)."""
+    return text_config
+
+
 @pytest.fixture
 def make_text_config(text_data_dir, hf_teacher_dir, tmp_path):
     """``make_text_config(name, data__key=value, ...)`` -> a raw config dict for a tiny text run."""

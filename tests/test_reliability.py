@@ -25,13 +25,13 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, text_data_dir, hf_teacher_dir):
+def finished_run(tmp_path_factory, text_data_dir, hf_teacher_dir, text_config_builder):
     """One finished tiny text run (module scope: several tests damage copies of it)."""
-    from conftest import text_config
-
-    os.environ["DISTILLERY_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
-    out = tmp_path_factory.mktemp("finished") / "run"
-    metrics = run(text_config(text_data_dir, hf_teacher_dir, out), quiet=True)
+    d = tmp_path_factory.mktemp("finished")
+    out = d / "run"
+    raw = text_config_builder(text_data_dir, hf_teacher_dir, out)
+    raw["teacher"]["cache_dir"] = str(d / "cache")
+    metrics = run(raw, quiet=True)
     return out, metrics
 
 
@@ -50,16 +50,17 @@ def _flip_bytes(path: Path, at: int | None = None, n: int = 64) -> None:
 
 # -- 1: a corrupted teacher head is detected and rebuilt -----------------------------------------------------------
 
-def test_a_corrupted_teacher_head_is_rebuilt_not_reused(make_text_config, capsys):
-    first = run(make_text_config("first"), quiet=True)
-    heads = sorted(Path(os.environ["DISTILLERY_CACHE"]).glob("teacher_heads/*.safetensors"))
-    assert heads and all(h.with_name(h.name + ".sha256").is_file() for h in heads)
-    head = max(heads, key=lambda p: p.stat().st_mtime)
+def test_a_corrupted_teacher_head_is_rebuilt_not_reused(make_text_config, tmp_path, capsys):
+    cache = str(tmp_path / "own_cache")
+    first = run(make_text_config("first", teacher__cache_dir=cache), quiet=True)
+    heads = sorted(Path(cache).glob("teacher_heads/*.safetensors"))
+    assert len(heads) == 1 and heads[0].with_name(heads[0].name + ".sha256").is_file()
+    head = heads[0]
     data = bytearray(head.read_bytes())
     data[-256:] = b"\x00\x00\x20\x41" * 64  # the float 10.0, repeated: a silently wrong but finite head
     head.write_bytes(bytes(data))
     capsys.readouterr()
-    second = run(make_text_config("second"), quiet=False)
+    second = run(make_text_config("second", teacher__cache_dir=cache), quiet=False)
     err = capsys.readouterr().err
     assert "is corrupt" in err and "rebuilding it" in err
     assert second["teacher"]["accuracy"] == first["teacher"]["accuracy"]

@@ -157,7 +157,7 @@ def test_a_fixed_data_seed_shares_the_split_and_teacher_across_training_seeds(ma
     assert not a["teacher"]["head_reused"] and b["teacher"]["head_reused"]
     assert b["teacher"]["cache"]["status"] == "reused"
     scores = tmp_path / "own_cache" / "teacher_scores"  # the teacher's test accuracy is measured once per teacher
-    assert b["teacher"]["accuracy"] == a["teacher"]["accuracy"] and len(list(scores.iterdir())) == 1
+    assert b["teacher"]["accuracy"] == a["teacher"]["accuracy"] and len(list(scores.glob("*.json"))) == 1
     c = run(cfg("c", 1), quiet=True)  # default: the split follows train.seed, so the teacher is prepared anew
     assert not c["teacher"]["head_reused"] and c["teacher"]["cache"]["status"] != "reused"
-    assert len(list(scores.iterdir())) == 2  # another probe, another teacher: evaluated again
+    assert len(list(scores.glob("*.json"))) == 2  # another probe, another teacher: evaluated again
