@@ -5,9 +5,9 @@ Training: Banking77, 10 examples per class, MiniLM-L6 teacher -> text CNN (`au`,
 started, killed after a random delay, resumed with ``distillery run --resume`` and killed again, ``--kills`` times,
 then resumed to the end. Final test accuracy, per-epoch history and student weights must equal the reference.
 
-Cache build: the full Banking77 training set (9,503 texts) into a fresh cache directory, killed ``--kills`` times at
-random moments (each time the run is resumed and the build continues from its last finished chunk); the finished
-arrays must equal those of a build that was never interrupted.
+Cache build: the full Banking77 training set and 3 EDA-edited copies of each text (38,012 texts, 38 chunks) into a
+fresh cache directory, killed ``--kills`` times at random moments (each time the run is resumed and the build
+continues from its last finished chunk); the finished arrays must equal those of a build that was never interrupted.
 
     python benchmarks/kill_resume.py                 # about 15 minutes on 2 cores; prints a summary, writes JSON
 """
@@ -28,7 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "banking77_minilm_to_textcnn.yaml"
 TRAIN_SET = ["data.shots_per_class=10", "train.epochs=30", "train.num_threads=1", "train.progress=false"]
-CACHE_SET = ["train.epochs=1", "train.num_threads=1", "train.progress=false", "data.max_length=32"]
+# the training texts and 3 EDA-edited copies of each (38,012 texts, 38 chunks of 1,024): a build long enough that
+# each random kill lands inside it
+CACHE_SET = ["train.epochs=1", "train.num_threads=1", "train.progress=false", "data.max_length=32",
+             "data.text_augment.copies=3"]
 STRIP = ("elapsed_s", "train_epoch_s", "compute_s")
 
 
@@ -153,14 +156,16 @@ def cache_check(work: Path, kills: int, rng: random.Random, log) -> dict:
 
     def probe() -> dict:
         m = cut_cache / "manifest.json"
-        done = len(json.loads(m.read_text())["done"]) if m.is_file() else 0
-        return {"chunks_done": done}
+        manifest = json.loads(m.read_text()) if m.is_file() else {}
+        return {"chunks_done": len(manifest.get("done", [])), "build_complete": bool(manifest.get("complete"))}
 
-    events = killed_run(work / "cache_run_killed", [*CACHE_SET, f"teacher.cache={cut_cache}"], kills, (10.0, 20.0),
+    events = killed_run(work / "cache_run_killed", [*CACHE_SET, f"teacher.cache={cut_cache}"], kills, (20.0, 40.0),
                         rng, log, probe)
     status = json.loads((work / "cache_run_killed" / "metrics.json").read_text())["teacher"]["cache"]["status"]
     ref, cut = arrays_digest(ref_cache), arrays_digest(cut_cache)
-    return {"kills": events, "final_status": status, "arrays": cut, "identical": ref == cut and bool(ref)}
+    inside = sum(1 for e in events if "chunks_done" in e and not e.get("build_complete"))
+    return {"kills": events, "kills_inside_the_build": inside, "final_status": status, "arrays": cut,
+            "identical": ref == cut and bool(ref)}
 
 
 PARTS = {
@@ -170,7 +175,8 @@ PARTS = {
         f"{r['history_equal']}, weights equal {r['weights_equal']}, metrics.csv equal {r['metrics_csv_equal']}; "
         f"completed epochs redone after a kill: at most {r['max_completed_epochs_redone']}")),
     "cache": (cache_check, lambda r: (
-        f"cache build: {len(r['kills'])} kills, chunks done after each {[k.get('chunks_done') for k in r['kills']]}; "
+        f"cache build: {len(r['kills'])} kills ({r['kills_inside_the_build']} inside the build), chunks done after "
+        f"each {[k.get('chunks_done') for k in r['kills']]}; "
         f"final status {r['final_status']}; arrays identical to an uninterrupted build: {r['identical']}")),
 }
 
