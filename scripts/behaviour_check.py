@@ -31,13 +31,13 @@ def _figures(m: dict) -> dict:
 
 
 def measure(work: Path) -> dict:
+    import os
+
     import torch
 
     from distillery.api import run
     from distillery.config import load_config
     from distillery.demo import demo_config
-
-    import os
 
     os.environ["DISTILLERY_CACHE"] = str(work / "cache")  # teacher heads and caches built afresh, not reused
     torch.set_num_threads(1)
