@@ -30,7 +30,7 @@ CONFIG = ROOT / "configs" / "mlm_budget.yaml"
 def random_init_glue(out: Path, overrides: list[str]) -> dict:
     """GLUE dev scores of the student architecture without pre-training (the floor every arm should beat)."""
     from distillery.lm.glue import finetune_glue
-    from distillery.lm.mlm import create_masked_lm
+    from distillery.models import create_model
     from distillery.models.hf import load_tokenizer
 
     cfg = load_config(CONFIG, overrides)
@@ -38,7 +38,8 @@ def random_init_glue(out: Path, overrides: list[str]) -> dict:
     if not (model_dir / "config.json").is_file():
         tok = load_tokenizer(cfg.teacher.model[3:])
         torch.manual_seed(cfg.train.seed)
-        net = create_masked_lm(cfg.student.model, len(tok), cfg.data.max_length, **cfg.student.kwargs)
+        net = create_model(cfg.student.model, len(tok), family="mlm", block=cfg.data.max_length,
+                           **cfg.student.kwargs)
         net.model.save_pretrained(str(model_dir))
         tok.save_pretrained(str(model_dir))
     path = out / "no_pretraining" / "glue.json"

@@ -18,7 +18,7 @@ import torch
 
 from distillery.api import run
 from distillery.errors import DistilleryError
-from distillery.losses.terms import PRESETS, TERMS
+from distillery.losses import PRESETS, TERMS
 
 COVERED_ELSEWHERE = {"scratch", "kd", "au"}
 TINY_TRANSFORMER = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,

@@ -272,7 +272,7 @@ def test_disk_full_is_one_line_naming_the_file_and_keeps_the_checkpoint(make_tex
 def test_crd_flops_are_recounted_while_its_queue_fills():
     from distillery.compute.flops import FlopMeter, count_flops, shape_key
     from distillery.features import Features
-    from distillery.losses.terms import LossSet, TermContext, build_loss_set
+    from distillery.losses import LossSet, TermContext, build_loss_set
 
     torch.manual_seed(0)
     ctx = TermContext(student_dim=16, teacher_dim=24, num_classes=4, temperature=4.0, projector="linear",

@@ -120,7 +120,7 @@ def methods_cmd() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .losses.terms import PRESET_HELP, PRESETS, TERMS
+    from .losses import PRESET_HELP, PRESETS, TERMS
 
     console = Console()
     t = Table(title="method presets (--method)")

@@ -9,7 +9,7 @@ from distillery.config import DataConfig, build_config
 from distillery.data import load_task_data
 from distillery.errors import DistilleryError
 from distillery.features import Features
-from distillery.losses.terms import TERMS, TermContext
+from distillery.losses import TERMS, TermContext
 
 
 def test_rest_is_the_unlabelled_remainder(text_data_dir):

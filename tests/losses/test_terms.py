@@ -12,7 +12,7 @@ from torch import nn
 from distillery.errors import DistilleryError
 from distillery.features import FEATURE_NAMES, Features
 from distillery.losses import functional as LF
-from distillery.losses.terms import PRESET_HELP, PRESETS, TERMS, TermContext, build_loss_set, check_requirements
+from distillery.losses import PRESET_HELP, PRESETS, TERMS, TermContext, build_loss_set, check_requirements
 from distillery.losses.zoo import ZooTerm, resolve_layer_map
 from distillery.models import create_model
 
@@ -422,7 +422,7 @@ def test_hf_encoder_provides_qkv_on_request(hf_teacher_dir):
 
 
 def test_qkv_request_on_a_model_without_projections_is_one_line_error():
-    from distillery.models.transformer import RequestableFeatures
+    from distillery.models.requestable import RequestableFeatures
 
     class NoAttention(RequestableFeatures, nn.Module):
         def __init__(self):

@@ -7,7 +7,7 @@ from distillery.api import run
 from distillery.compute import FlopMeter
 from distillery.config import BudgetConfig, TrainConfig, build_config
 from distillery.errors import DistilleryError
-from distillery.losses.terms import TermContext, build_loss_set, resolve_terms
+from distillery.losses import TermContext, build_loss_set, resolve_terms
 from distillery.models import create_model
 from distillery.training import DistillationModule
 from distillery.training.compute import ComputeTracker

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distillery.training.distributed import GlobalBatchSampler
+from distillery.data.samplers import GlobalBatchSampler
 
 
 def _cli(cfg: dict, path, launcher: list[str] | None = None) -> dict:

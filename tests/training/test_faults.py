@@ -11,7 +11,7 @@ from distillery.cli import main
 from distillery.config import TrainConfig
 from distillery.errors import DistilleryError, NumericalFault
 from distillery.fileio import atomic_write, locked
-from distillery.losses.terms import LossSet, TermContext, build_loss_set, resolve_terms
+from distillery.losses import LossSet, TermContext, build_loss_set, resolve_terms
 from distillery.models import create_model
 from distillery.training import DistillationModule
 

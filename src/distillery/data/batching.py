@@ -113,7 +113,7 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
                 collate) -> DataLoader:
     """Training (``shuffle``): seeded global batches, each process of a distributed run taking its slice (on one
     process exactly a shuffled ``DataLoader``'s batches); evaluation: sequential."""
-    from ..training.distributed import GlobalBatchSampler
+    from .samplers import GlobalBatchSampler
 
     gen = torch.Generator().manual_seed(seed)
     common = {"num_workers": num_workers, "collate_fn": collate, "generator": gen,

@@ -1,62 +1,14 @@
-"""Loss terms: thin modules around :mod:`.functional` holding what is trainable, registered by name.
-
-Each term declares the Features it needs from the student and the teacher, so requirements are checked before
-training and the teacher outputs that are computed (or cached) are exactly those.
-"""
+"""The basic loss terms (cross-entropy, Hinton KD and its reverse/JSD variants, alignment/uniformity) as thin
+modules around :mod:`.functional`, each registered with the method presets that introduce it (Farhat & Chen 2024
+/ DAPT code, papers.md §1.4); the method zoo is in :mod:`.zoo`."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DistilleryError
-from ..features import Features
 from . import functional as LF
-
-
-@dataclass
-class TermContext:
-    """What a term may need to build its trainable parts."""
-
-    student_dim: int
-    teacher_dim: int | None
-    num_classes: int
-    temperature: float = 4.0
-    projector: str = "mlp"
-    proj_dim: int = 128
-    num_train: int = 0
-    teacher_head: nn.Module | None = None  # the teacher's (frozen) task head, for terms such as SRRL
-
-
-class LossTerm(nn.Module):
-    """Base class. ``forward(student, teacher, batch)`` returns the unweighted scalar loss.
-
-    ``batch`` is the training batch: ``batch["label"]``, ``batch["index"]`` (sample indices) and the inputs
-    ``batch["student"]`` / ``batch["teacher"]`` (e.g. ``attention_mask``).
-    """
-
-    reference: ClassVar[str] = ""
-    needs_student: ClassVar[frozenset[str]] = frozenset({"logits"})
-    needs_teacher: ClassVar[frozenset[str]] = frozenset()
-
-    def forward(self, s: Features, t: Features | None, batch: dict[str, Any]) -> torch.Tensor:
-        raise NotImplementedError
-
-
-TERMS: dict[str, type[LossTerm]] = {}
-
-
-def register_term(name: str) -> Callable[[type[LossTerm]], type[LossTerm]]:
-    def deco(cls: type[LossTerm]) -> type[LossTerm]:
-        TERMS[name] = cls
-        cls.term_name = name  # type: ignore[attr-defined]
-        return cls
-
-    return deco
+from .registry import LossTerm, TermContext, register_term
 
 
 def make_projector(kind: str, in_dim: int, out_dim: int) -> nn.Module:
@@ -66,7 +18,7 @@ def make_projector(kind: str, in_dim: int, out_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
 
 
-@register_term("ce")
+@register_term("ce", presets={"scratch": ({"ce": 1.0}, "the student alone, cross-entropy only (the baseline)")})
 class CrossEntropy(LossTerm):
     """Cross-entropy with the ground-truth labels."""
 
@@ -86,7 +38,7 @@ class CrossEntropy(LossTerm):
         return F.cross_entropy(s.logits.float(), labels, label_smoothing=self.label_smoothing)
 
 
-@register_term("kd")
+@register_term("kd", presets={"kd": ({"ce": 1.0, "kd": 1.0}, "Hinton KD (T=4) + cross-entropy")})
 class KD(LossTerm):
     """Hinton et al. 2015: KL between temperature-softened teacher and student distributions, times T²."""
 
@@ -127,7 +79,9 @@ class GeneralizedJSD(KD):
         return LF.jsd_loss(s.logits, t.logits, self.beta, self.temperature)
 
 
-@register_term("align_uniform")
+@register_term("align_uniform", presets={"au": (
+    {"ce": 1.0, "kd": 1.0, "align_uniform": 1.0},
+    "Farhat & Chen 2024: cross-entropy + KD + alignment/uniformity on projected embeddings (default)")})
 class AlignUniform(LossTerm):
     """Farhat & Chen 2024 with Wang & Isola 2020: alignment + uniformity on projected, normalised embeddings.
 
@@ -154,115 +108,3 @@ class AlignUniform(LossTerm):
         align = LF.align_loss(hs, ht, self.alpha)
         unif = (LF.uniform_loss(hs, self.t) + LF.uniform_loss(ht, self.t)) / 2
         return self.align_weight * align + self.uniform_weight * unif
-
-
-# Method presets: weighted sets of terms (Farhat & Chen 2024 / DAPT code, papers.md §1.4).
-PRESETS: dict[str, dict[str, float]] = {
-    "scratch": {"ce": 1.0},
-    "kd": {"ce": 1.0, "kd": 1.0},
-    "au": {"ce": 1.0, "kd": 1.0, "align_uniform": 1.0},
-    # the method zoo (terms in .zoo); weights from the code each method is usually run with (see docs/methods.md)
-    "crd": {"ce": 1.0, "kd": 1.0, "crd": 1.0},  # DAPT distill.py --distill crd: l1 = l2 = l3 = 1
-    "srrl": {"ce": 1.0, "srrl": 1.0},  # DAPT --distill srrl: CE 1, feature MSE 1, logit MSE 1, KD 0
-    "dkd": {"ce": 1.0, "dkd": 1.0},  # mdistiller: CE 1 + DKD (alpha 1, beta 8, T 4)
-    "rkd": {"ce": 1.0, "rkd": 1.0},  # RepDistiller -a 0 -b 1; distance 25 / angle 50 inside the term
-    "pkt": {"ce": 1.0, "pkt": 30000.0},  # RepDistiller -a 0 -b 30000
-    "fitnet": {"ce": 1.0, "fitnet": 100.0},  # RepDistiller --distill hint -a 0 -b 100
-    "tinybert": {"ce": 1.0, "kd": 1.0, "tinybert": 1.0},  # intermediate layers + prediction-layer KD, plus CE
-    "minilm": {"ce": 1.0, "kd": 1.0, "minilm": 1.0},  # Q-Q/K-K/V-V relations of the last layer + KD, plus CE
-}
-PRESET_HELP: dict[str, str] = {
-    "scratch": "the student alone, cross-entropy only (the baseline)",
-    "kd": "Hinton KD (T=4) + cross-entropy",
-    "au": "Farhat & Chen 2024: cross-entropy + KD + alignment/uniformity on projected embeddings (default)",
-    "crd": "Tian, Krishnan & Isola 2020 (CRD), weights as Farhat & Chen 2024's code: CE + KD + contrastive "
-           "representation distillation on embeddings (queue mode; params.mode: memory for the original banks)",
-    "srrl": "Yang et al. 2021 (SRRL), as Farhat & Chen 2024's code: CE + connector feature MSE + MSE of the teacher's "
-            "frozen head on the connected student features (no KD)",
-    "dkd": "Zhao et al. 2022 (DKD): CE + decoupled KD, target/non-target parts (alpha 1, beta 8, T 4)",
-    "rkd": "Park et al. 2019 (RKD): CE + distance (x25) and angle (x50) relations of the embeddings",
-    "pkt": "Passalis & Tefas 2018 (PKT): CE + 30000 x KL of cosine-similarity distributions of the embeddings",
-    "fitnet": "Romero et al. 2015 (FitNets): CE + 100 x MSE of a regressed middle hidden state (needs hidden states)",
-    "tinybert": "Jiao et al. 2020 (TinyBERT): CE + KD + embedding, hidden-state and raw attention-score MSE over a "
-                "uniform layer map (transformers, shared tokenizer)",
-    "minilm": "Wang et al. 2021 (MiniLMv2): CE + KD + Q-Q/K-K/V-V self-relation KL of the last layer "
-              "(transformers, shared tokenizer)",
-}
-
-
-class LossSet(nn.Module):
-    """The weighted terms of one run; ``forward`` returns ``{name: weighted loss}``."""
-
-    def __init__(self, terms: dict[str, LossTerm], weights: dict[str, float]):
-        super().__init__()
-        self.terms = nn.ModuleDict(terms)
-        self.weights = dict(weights)
-
-    @property
-    def needs_teacher(self) -> set[str]:
-        return set().union(*(type(t).needs_teacher for t in self.terms.values())) if self.terms else set()
-
-    @property
-    def needs_student(self) -> set[str]:
-        return set().union(*(type(t).needs_student for t in self.terms.values())) if self.terms else set()
-
-    def cost_state(self) -> tuple:
-        """What, besides the input shapes, decides the FLOPs of a step: the ``cost_state()`` of every term whose
-        cost changes as it runs (CRD's queue fills over the first steps). The FLOP meter re-counts a step when it
-        changes."""
-        return tuple((name, term.cost_state()) for name, term in self.terms.items()
-                     if hasattr(term, "cost_state") and self.weights[name] != 0)
-
-    def forward(self, s: Features, t: Features | None, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return {name: self.weights[name] * term(s, t, batch) for name, term in self.terms.items()
-                if self.weights[name] != 0}
-
-
-def resolve_terms(method: str, explicit: dict[str, Any] | None) -> dict[str, tuple[float, dict[str, Any]]]:
-    """``{name: (weight, params)}`` from an explicit ``distill.terms`` mapping or a named preset."""
-    if explicit:
-        out = {}
-        for name, tc in explicit.items():
-            weight = tc.weight if hasattr(tc, "weight") else float(tc.get("weight", 1.0))
-            params = tc.params if hasattr(tc, "params") else dict(tc.get("params", {}))
-            out[name] = (weight, params)
-    else:
-        if method not in PRESETS:
-            raise DistilleryError(f"distill.method: unknown method {method!r}; known: {', '.join(sorted(PRESETS))}")
-        out = {name: (w, {}) for name, w in PRESETS[method].items()}
-    unknown = [n for n in out if n not in TERMS]
-    if unknown:
-        raise DistilleryError(f"distill.terms: unknown term {unknown[0]!r}; known: {', '.join(sorted(TERMS))}")
-    return out
-
-
-def build_loss_set(spec: dict[str, tuple[float, dict[str, Any]]], ctx: TermContext) -> LossSet:
-    terms, weights = {}, {}
-    for name, (weight, params) in spec.items():
-        try:
-            terms[name] = TERMS[name](ctx, **params)
-        except TypeError as e:
-            raise DistilleryError(f"distill.terms.{name}.params: {e}") from None
-        weights[name] = weight
-    return LossSet(terms, weights)
-
-
-def check_requirements(loss_set: LossSet, student_has: set[str], teacher_has: set[str] | None,
-                       student_name: str = "the student", teacher_name: str = "the teacher") -> None:
-    """Fail before training when a term needs Features a network cannot give."""
-    hint = "; choose a method whose terms it supports (see `distillery methods`)"
-    for name, term in loss_set.terms.items():
-        missing_s = set(type(term).needs_student) - student_has
-        if missing_s:
-            raise DistilleryError(f"loss term {name!r} needs student {', '.join(sorted(missing_s))}, which "
-                                  f"{student_name} does not provide{hint}")
-        if type(term).needs_teacher:
-            if teacher_has is None:
-                raise DistilleryError(f"loss term {name!r} needs a teacher; set the teacher section")
-            missing_t = set(type(term).needs_teacher) - teacher_has
-            if missing_t:
-                raise DistilleryError(f"loss term {name!r} needs teacher {', '.join(sorted(missing_t))}, which "
-                                      f"{teacher_name} does not provide{hint}")
-
-
-from . import zoo  # noqa: E402,F401  (registers the method-zoo terms)

@@ -1,7 +1,7 @@
 """The method zoo: loss terms beyond CE / KD / align-uniform, each a thin ``nn.Module`` around a pure function of
 :mod:`.functional` (or :class:`.crd.CRDLoss`) that holds what is trainable (regressors, connectors, projections,
 CRD memory) and declares the Features it needs. Registered by name in :data:`.terms.TERMS`; the method presets
-that use them are in :data:`.terms.PRESETS`.
+that use them are registered with each term (``PRESETS`` in :mod:`.registry`).
 
 Every term here may implement :meth:`ZooTerm.prepare`, which the run calls once **before training** with the
 Features of a real two-sample batch: terms whose trainable parts depend on shapes only known then (FitNet's
@@ -28,7 +28,7 @@ from ..errors import DistilleryError
 from ..features import Features
 from . import functional as LF
 from .crd import CRDLoss
-from .terms import LossTerm, TermContext, register_term
+from .registry import LossTerm, TermContext, register_term
 
 __all__ = ["ZooTerm", "DKD", "RKD", "PKT", "FitNet", "SRRL", "CRD", "TinyBERT", "MiniLM", "resolve_layer_map"]
 
@@ -140,7 +140,10 @@ def _num_layers(f: Features, side: str, name: str) -> int:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@register_term("dkd")
+# preset weights: mdistiller: CE 1 + DKD (alpha 1, beta 8, T 4)
+@register_term("dkd", presets={"dkd": (
+    {"ce": 1.0, "dkd": 1.0},
+    "Zhao et al. 2022 (DKD): CE + decoupled KD, target/non-target parts (alpha 1, beta 8, T 4)")})
 class DKD(ZooTerm):
     """Decoupled KD: ``alpha * TCKD + beta * NCKD`` (:func:`~.functional.dkd_loss`), mdistiller's CIFAR defaults
     (alpha 1, beta 8, T 4). ``warmup_steps`` > 0 scales the loss linearly from ``1/warmup_steps`` to 1 over that
@@ -169,7 +172,10 @@ class DKD(ZooTerm):
         return loss
 
 
-@register_term("rkd")
+# preset weights: RepDistiller -a 0 -b 1; distance 25 / angle 50 inside the term
+@register_term("rkd", presets={"rkd": (
+    {"ce": 1.0, "rkd": 1.0},
+    "Park et al. 2019 (RKD): CE + distance (x25) and angle (x50) relations of the embeddings")})
 class RKD(ZooTerm):
     """Relational KD on the pooled embeddings: ``distance_weight * L_dist + angle_weight * L_angle`` with the
     paper's weights 25 and 50 (:func:`~.functional.rkd_distance_loss`, :func:`~.functional.rkd_angle_loss`).
@@ -194,7 +200,10 @@ class RKD(ZooTerm):
         return loss
 
 
-@register_term("pkt")
+# preset weights: RepDistiller -a 0 -b 30000
+@register_term("pkt", presets={"pkt": (
+    {"ce": 1.0, "pkt": 30000.0},
+    "Passalis & Tefas 2018 (PKT): CE + 30000 x KL of cosine-similarity distributions of the embeddings")})
 class PKT(ZooTerm):
     """Probabilistic knowledge transfer on the pooled embeddings (:func:`~.functional.pkt_loss`): KL between the
     teacher's and the student's cosine-similarity distributions over the batch. Widths may differ."""
@@ -211,7 +220,11 @@ class PKT(ZooTerm):
         return _exact(LF.pkt_loss, s.embedding, t.embedding, self.eps)
 
 
-@register_term("crd")
+# preset weights: DAPT distill.py --distill crd: l1 = l2 = l3 = 1
+@register_term("crd", presets={"crd": (
+    {"ce": 1.0, "kd": 1.0, "crd": 1.0},
+    "Tian, Krishnan & Isola 2020 (CRD), weights as Farhat & Chen 2024's code: CE + KD + contrastive "
+    "representation distillation on embeddings (queue mode; params.mode: memory for the original banks)")})
 class CRD(ZooTerm):
     """Contrastive representation distillation on the pooled embeddings (:class:`~.crd.CRDLoss`, embedding heads
     to ``feat_dim`` = ``distill.proj_dim`` by default, 128 as CRD/DAPT). ``mode: queue`` (default) keeps FIFO
@@ -243,7 +256,11 @@ class CRD(ZooTerm):
         return self.crd(s.embedding, t.embedding, index=index)
 
 
-@register_term("srrl")
+# preset weights: DAPT --distill srrl: CE 1, feature MSE 1, logit MSE 1, KD 0
+@register_term("srrl", presets={"srrl": (
+    {"ce": 1.0, "srrl": 1.0},
+    "Yang et al. 2021 (SRRL), as Farhat & Chen 2024's code: CE + connector feature MSE + MSE of the teacher's "
+    "frozen head on the connected student features (no KD)")})
 class SRRL(ZooTerm):
     """Softmax regression representation learning (:func:`~.functional.srrl_loss`):
     ``MSE(c(f_s), f_t) + MSE(W_t c(f_s), z_t)``, with a trainable connector ``c`` and the teacher's frozen task
@@ -307,7 +324,10 @@ def _pick_layer(spec: Any, n: int, side: str) -> int:
                           f"{n} {side} hidden states, got {spec!r}")
 
 
-@register_term("fitnet")
+# preset weights: RepDistiller --distill hint -a 0 -b 100
+@register_term("fitnet", presets={"fitnet": (
+    {"ce": 1.0, "fitnet": 100.0},
+    "Romero et al. 2015 (FitNets): CE + 100 x MSE of a regressed middle hidden state (needs hidden states)")})
 class FitNet(ZooTerm):
     """FitNets hint loss ``MSE(r(h_s), h_t)`` (:func:`~.functional.fitnet_loss`) between one student hidden state
     and one teacher hidden state (``student_layer`` / ``teacher_layer``: ``middle`` (default, FitNets'
@@ -368,7 +388,11 @@ class FitNet(ZooTerm):
         return _exact(LF.fitnet_loss, h, ht)
 
 
-@register_term("tinybert")
+# preset weights: intermediate layers + prediction-layer KD, plus CE
+@register_term("tinybert", presets={"tinybert": (
+    {"ce": 1.0, "kd": 1.0, "tinybert": 1.0},
+    "Jiao et al. 2020 (TinyBERT): CE + KD + embedding, hidden-state and raw attention-score MSE over a "
+    "uniform layer map (transformers, shared tokenizer)")})
 class TinyBERT(ZooTerm):
     """TinyBERT intermediate-layer distillation (Jiao et al. 2020; :func:`~.functional.tinybert_hidden_loss`,
     :func:`~.functional.tinybert_attention_loss`, :func:`~.functional.tinybert_embedding_loss`):
@@ -435,7 +459,11 @@ class TinyBERT(ZooTerm):
         return loss
 
 
-@register_term("minilm")
+# preset weights: Q-Q/K-K/V-V relations of the last layer + KD, plus CE
+@register_term("minilm", presets={"minilm": (
+    {"ce": 1.0, "kd": 1.0, "minilm": 1.0},
+    "Wang et al. 2021 (MiniLMv2): CE + KD + Q-Q/K-K/V-V self-relation KL of the last layer "
+    "(transformers, shared tokenizer)")})
 class MiniLM(ZooTerm):
     """MiniLMv2 multi-head self-attention relation distillation (:func:`~.functional.minilm_relation_loss`):
     ``sum over (l, g(l)) in layer_map, over X in relations of KL(rel_t(X) || rel_s(X))`` with

@@ -12,7 +12,8 @@ from ..errors import DistilleryError
 from ..features import Features
 from .base import ImagePreprocess, Network
 from .registry import register_source
-from .transformer import RequestableFeatures, capture_qkv, encoder_features, qkv_features
+from .requestable import RequestableFeatures, capture_qkv, qkv_features
+from .transformer import encoder_features
 
 # Hub ids that a pip package carries locally (the Hub is not always reachable).
 _PACKAGED = {

@@ -9,6 +9,7 @@ from .base import Network
 
 _BUILTINS: dict[str, Callable[..., Network]] = {}
 _SOURCES: dict[str, Callable[..., Network]] = {}
+_FAMILIES: dict[str, Callable[..., Network]] = {}  # language-model networks: clm, mlm
 
 
 def register_model(name: str) -> Callable[[Callable[..., Network]], Callable[..., Network]]:
@@ -31,6 +32,17 @@ def register_source(prefix: str) -> Callable[[Callable[..., Network]], Callable[
     return deco
 
 
+def register_family(name: str) -> Callable[[Callable[..., Network]], Callable[..., Network]]:
+    """Register a network family ``fn(spec, vocab, block, **kwargs) -> Network`` (language models: ``clm``,
+    ``mlm``), whose specs (``hf:<dir>``, ``clm:gpt2``, ``mlm:bert`` ...) ``create_model(..., family=name)`` builds."""
+
+    def deco(fn: Callable[..., Network]) -> Callable[..., Network]:
+        _FAMILIES[name] = fn
+        return fn
+
+    return deco
+
+
 def _ensure_registered() -> None:
     from . import builtin_all  # noqa: F401  (importing registers the built-ins and sources)
 
@@ -48,16 +60,22 @@ def list_models() -> list[str]:
 
 
 def create_model(spec: str, num_classes: int, pretrained: bool = False, weights: str | None = None,
-                 **kwargs: Any) -> Network:
-    """Build a network from a spec.
+                 family: str = "classifier", **kwargs: Any) -> Network:
+    """Build a network from a spec: the single entry point for every model.
 
-    ``hf:<hub id or dir>`` (transformers), ``timm:<name>``, ``torchvision:<name>``, or a built-in name
-    (``resnet20``, ``text_cnn``, ``transformer`` ...). ``pretrained`` loads the source's pre-trained weights
-    (hub sources); ``weights`` loads a local safetensors / torch file into the network.
+    Classifiers (``family="classifier"``): ``hf:<hub id or dir>`` (transformers), ``timm:<name>``,
+    ``torchvision:<name>``, or a built-in name (``resnet20``, ``text_cnn``, ``transformer`` ...). ``pretrained``
+    loads the source's pre-trained weights (hub sources); ``weights`` loads a local safetensors / torch file.
+    Language models (``family="clm"`` or ``"mlm"``, with ``num_classes`` the vocabulary and ``block`` the sequence
+    length): ``hf:<dir or id>`` (pre-trained), ``clm:gpt2``, ``clm:llama``, ``mlm:bert`` (from a config).
     """
     from .weights import load_weights
 
     _ensure_registered()
+    if family != "classifier":
+        if family not in _FAMILIES:
+            raise DistilleryError(f"unknown model family {family!r}; known: classifier, {', '.join(_FAMILIES)}")
+        return _FAMILIES[family](spec, num_classes, **kwargs)
     if ":" in spec and spec.split(":", 1)[0] in _SOURCES:
         prefix, name = spec.split(":", 1)
         if weights is not None and prefix in ("timm", "torchvision"):

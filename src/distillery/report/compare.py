@@ -75,8 +75,9 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
 
     Finished runs are reused and an interrupted run of the same config is resumed, so a study continues where it
     stopped."""
-    from ..api import _log, resume, run
-    from ..losses.terms import PRESETS
+    from ..api import resume, run
+    from ..losses import PRESETS
+    from ..runtime import log
 
     raw = apply_overrides(load_raw(config), overrides or [])
     base_dir = Path(config).resolve().parent
@@ -116,16 +117,16 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
             if not _same_config(d, cfg):
                 raise DistilleryError(f"{d} holds a finished run of another config; remove it (or choose another "
                                       "--out) to run that arm with this one")
-            _log(f"compare {k}/{len(plan)}: {arm} seed {seed} already finished ({d})", quiet)
+            log(f"compare {k}/{len(plan)}: {arm} seed {seed} already finished ({d})", quiet)
             continue
         if d.exists() and any(d.iterdir()):
             if not _same_config(d, cfg):
                 raise DistilleryError(f"{d} holds an unfinished run of another config; remove it to run that arm "
                                       "again")
-            _log(f"compare {k}/{len(plan)}: {arm} seed {seed}: continuing the interrupted run in {d}", quiet)
+            log(f"compare {k}/{len(plan)}: {arm} seed {seed}: continuing the interrupted run in {d}", quiet)
             resume(d, quiet=quiet)
             continue
-        _log(f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
+        log(f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
         run(cfg, quiet=quiet)
     atomic_write_text(root / "compare.json", json.dumps(
         {"config": str(config), "arms": arms, "seeds": seeds, "budget": budget_d, "overrides": overrides or [],

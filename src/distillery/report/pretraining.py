@@ -69,8 +69,8 @@ def measured_cost(run_dir: str | Path) -> PretrainCost:
 
 def estimated_cost(run_dir: str | Path) -> PretrainCost:
     """The student's forward FLOPs, measured at the recipe's input size, times a standard pre-training recipe."""
-    from ..api import load_student
     from ..compute import count_flops
+    from ..students import load_student
 
     net, meta, tok = load_student(run_dir)
     net.eval()

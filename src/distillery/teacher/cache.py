@@ -36,7 +36,8 @@ from ..errors import DistilleryError
 from ..features import Features
 from ..fileio import atomic_write_text, locked
 from ..progress import track
-from .outputs import TeacherOutputs, autocast_ctx
+from ..runtime import autocast_ctx
+from .outputs import TeacherOutputs
 
 FORMAT_VERSION = 1
 STORAGE = {"fp32": (np.float32, None), "fp16": (np.float16, None), "bf16": (np.uint16, torch.bfloat16)}

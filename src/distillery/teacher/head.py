@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,20 +25,7 @@ from ..errors import DistilleryError
 from ..fileio import atomic_write_text, locked, sidecar, verify_hash, write_with_hash
 from ..models.base import Network
 from ..progress import track
-
-
-def cache_root(configured: str | None = None) -> Path:
-    return Path(configured or os.environ.get("DISTILLERY_CACHE") or Path.home() / ".cache" / "distillery")
-
-
-def weights_fingerprint(net: nn.Module, exclude_prefix: str | None = None) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(net.state_dict().items()):
-        if exclude_prefix and k.startswith(exclude_prefix):
-            continue
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+from ..runtime import autocast_ctx, cache_root, device_of, weights_fingerprint
 
 
 @dataclass
@@ -85,8 +71,6 @@ def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, xv: tor
 def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress: bool, seed: int,
               bf16: bool = False, meter: FlopMeter | None = None) -> None:
     from contextlib import nullcontext
-
-    from .outputs import autocast_ctx, device_of
 
     device = device_of(net)  # the run's device: the caller moved the teacher there
     torch.manual_seed(seed)

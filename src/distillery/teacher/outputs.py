@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -11,16 +10,7 @@ from torch.utils.data import DataLoader
 
 from ..features import Features
 from ..progress import track
-
-
-def autocast_ctx(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
-def device_of(net: nn.Module) -> torch.device:
-    """Where ``net``'s parameters live (CPU for a module without parameters): its inputs go there."""
-    p = next(net.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+from ..runtime import autocast_ctx, device_of
 
 
 @torch.no_grad()

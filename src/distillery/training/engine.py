@@ -12,9 +12,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
+from ..data.samplers import ShardSampler
 from ..errors import DistilleryError
 from ..fileio import sidecar, verify_hash, write_with_hash
-from .distributed import ShardSampler, is_rank_zero
+from ..runtime import is_rank_zero
 from .module import DistillationModule
 
 

@@ -15,10 +15,11 @@ import torch
 from ..config import TrainConfig
 from ..data.diffaugment import batch_generator, diff_augment
 from ..errors import NumericalFault
-from ..losses.terms import LossSet
+from ..losses import LossSet
 from ..models.base import Network
+from ..runtime import world_size
 from ..teacher.outputs import TeacherOutputs
-from .distributed import all_reduce_sum, gather_batch, world_size
+from .distributed import all_reduce_sum, gather_batch
 
 
 def per_token(s, t, batch):
