@@ -22,6 +22,7 @@ from distillery.losses import functional as LF
 from distillery.losses.crd import CRDLoss
 
 FIXTURE_PATH = Path(__file__).parent / "fixtures" / "loss_values.json"
+TERM_FIXTURE_PATH = Path(__file__).parent / "fixtures" / "term_values.json"
 
 
 def _inputs(seed: int, *shapes: tuple[int, ...], scale: float = 1.0) -> list[torch.Tensor]:
@@ -116,6 +117,48 @@ def compute_all() -> dict[str, float | list[float]]:
     return {name: fn() for name, fn in _cases().items()}
 
 
+def term_value(name: str) -> float:
+    """The registered term ``name`` (its default parameters) on fixed transformer-shaped Features, with every
+    trainable part set from a seeded numpy stream (so the value does not depend on torch's initialisation)."""
+    from distillery.features import Features
+    from distillery.losses import TERMS, TermContext
+
+    b, seq, heads, classes = 4, 6, 2, 5
+    r = np.random.default_rng(7)
+    torch.manual_seed(0)  # anything a term draws (none of the defaults should) is drawn the same way
+
+    def t32(*shape, scale=1.0):
+        return torch.from_numpy((r.normal(size=shape) * scale).astype(np.float32))
+
+    def side(width: int, layers: int) -> Features:
+        d = width // heads
+        return Features(logits=t32(b, classes, scale=2.0), embedding=t32(b, width),
+                        hidden_states=tuple(t32(b, seq, width) for _ in range(layers + 1)),
+                        qkv=tuple(tuple(t32(b, heads, seq, d) for _ in range(3)) for _ in range(layers)))
+
+    s, t = side(16, 1), side(32, 2)
+    mask = torch.ones(b, seq, dtype=torch.long)
+    mask[0, -2:] = 0
+    inputs = {"input_ids": torch.zeros(b, seq, dtype=torch.long), "attention_mask": mask}
+    batch = {"student": inputs, "teacher": inputs, "label": torch.arange(b) % classes, "index": torch.arange(b)}
+    head = torch.nn.Linear(32, classes)
+    ctx = TermContext(student_dim=16, teacher_dim=32, num_classes=classes, proj_dim=8, num_train=16,
+                      teacher_head=head.requires_grad_(False))
+    term = TERMS[name](ctx)
+    if hasattr(term, "prepare"):
+        term.prepare(s, t, batch)
+    with torch.no_grad():
+        for p in [*term.parameters(), *head.parameters()]:
+            p.copy_(torch.from_numpy((r.normal(size=tuple(p.shape)) * 0.3).astype(np.float32)))
+    return float(term(s, t, batch).detach())
+
+
+def compute_terms() -> dict[str, float]:
+    from distillery.losses import TERMS
+
+    return {name: term_value(name) for name in sorted(TERMS)}
+
+
 def main() -> int:
     payload = {
         "_meta": {
@@ -129,6 +172,10 @@ def main() -> int:
     FIXTURE_PATH.parent.mkdir(parents=True, exist_ok=True)
     FIXTURE_PATH.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     print(f"wrote {len(payload['values'])} values to {FIXTURE_PATH}")
+    terms = {**payload, "_meta": {**payload["_meta"], "inputs": "numpy default_rng(7), float32, every registered "
+                                  "term with its default parameters"}, "values": compute_terms()}
+    TERM_FIXTURE_PATH.write_text(json.dumps(terms, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {len(terms['values'])} term values to {TERM_FIXTURE_PATH}")
     return 0
 
 

@@ -32,3 +32,24 @@ def test_loss_value_unchanged(name: str) -> None:
         np.asarray(got, dtype=float), np.asarray(STORED[name], dtype=float), rtol=0, atol=1e-5
     )
     assert np.all(np.isfinite(np.asarray(got, dtype=float)))
+
+
+TERM_VALUES = json.loads((HERE / "fixtures" / "term_values.json").read_text())["values"]
+
+
+def _registered() -> list[str]:
+    from distillery.losses import TERMS
+
+    return sorted(TERMS)
+
+
+def test_every_registered_term_has_a_stored_value() -> None:
+    """A newly registered term fails here until its value is stored (regenerate with make_fixtures.py)."""
+    assert set(TERM_VALUES) == set(_registered())
+
+
+@pytest.mark.parametrize("name", _registered())
+def test_term_value_unchanged(name: str) -> None:
+    got = maker.term_value(name)
+    assert np.isfinite(got)
+    np.testing.assert_allclose(got, TERM_VALUES[name], rtol=1e-5, atol=1e-5)

@@ -58,7 +58,7 @@ def test_two_processes_match_one_with_the_same_global_batch(make_text_config, tm
 def test_global_batch_sampler_slices_the_one_process_batches(monkeypatch):
     import torch
 
-    from distillery.training import distributed as d
+    from distillery.data import samplers as d
 
     def batches(world, rank, bs):
         monkeypatch.setattr(d, "world_size", lambda: world)

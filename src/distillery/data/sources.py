@@ -176,7 +176,7 @@ def _check_jpeg_arrays(cfg: DataConfig, name: str, data: np.ndarray, offs: np.nd
                    f"{name}_jpeg_bytes")
 
 
-def _hf_dataset(cfg: DataConfig):
+def hf_dataset(cfg: DataConfig):
     """A ``datasets.DatasetDict`` for a Hub id, a local folder or a single file. datasets' own error log (a
     traceback on stderr) is silenced: a failure becomes one error line naming the file."""
     import logging
@@ -293,7 +293,7 @@ def _image_column(d: Any, col: str, cfg: DataConfig, split: str) -> torch.Tensor
 
 def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str, list[str]]:
     notes: list[str] = []
-    ds = _hf_dataset(cfg)
+    ds = hf_dataset(cfg)
     splits_raw: dict[str, Any] = {}
     for split, aliases in _SPLIT_ALIASES.items():
         wanted = {"train": cfg.train_split, "validation": cfg.val_split, "test": cfg.test_split}[split]
@@ -482,7 +482,7 @@ def _read_unlabelled(cfg: DataConfig, path: str, modality: str, like: Split) -> 
         if src.suffix.lower() == ".txt":
             inputs: Any = [ln.strip() for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
         else:
-            ds = _hf_dataset(cfg.model_copy(update={"source": path}))
+            ds = hf_dataset(cfg.model_copy(update={"source": path}))
             cols = [c for c in (cfg.text_column, cfg.text_pair_column) if c is not None]
             for d in ds.values():
                 missing = [c for c in cols if c not in d.column_names]
@@ -503,7 +503,7 @@ def _read_unlabelled(cfg: DataConfig, path: str, modality: str, like: Split) -> 
                 imgs = imgs.to(torch.uint8)
             inputs = imgs
         else:
-            ds = _hf_dataset(cfg.model_copy(update={"source": path}))
+            ds = hf_dataset(cfg.model_copy(update={"source": path}))
             col = next((c for c in ("image", "img", "pixel_values") if c in ds["train"].column_names), None)
             if col is None:
                 raise DistilleryError(f"{where}: no images found")
@@ -518,7 +518,7 @@ def _read_synthetic(cfg: DataConfig, names: list[str], like: Split, seed: int) -
     (a seeded subset when there are more)."""
     assert cfg.synthetic is not None
     path = cfg.synthetic.path
-    ds = _hf_dataset(cfg.model_copy(update={"source": path}))["train"]
+    ds = hf_dataset(cfg.model_copy(update={"source": path}))["train"]
     if "label" not in ds.column_names or not hasattr(ds.features["label"], "names"):
         raise DistilleryError(f"data.synthetic.path {path}: expected one sub-folder of images per class")
     folder_names = list(ds.features["label"].names)

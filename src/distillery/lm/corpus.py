@@ -21,9 +21,9 @@ def read_corpus(cfg: DataConfig) -> list[str]:
     elif src.is_dir() and any(src.rglob("*.txt")):
         docs = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(src.rglob("*.txt"))]
     else:
-        from ..data.sources import _hf_dataset
+        from ..data.sources import hf_dataset
 
-        ds = _hf_dataset(cfg)["train"]
+        ds = hf_dataset(cfg)["train"]
         if cfg.text_column not in ds.column_names:
             raise DistilleryError(f"data.source {cfg.source}: no text column {cfg.text_column!r} (columns: "
                                   f"{', '.join(ds.column_names)}); set data.text_column")

@@ -7,8 +7,8 @@
 - :mod:`~distillery.scaling.plots` and :mod:`~distillery.scaling.cli` (``distillery plan``).
 """
 
-from distillery.scaling.fit import FitResult, RunRecord, fit_distillation, fit_laws, fit_supervised, read_runs
-from distillery.scaling.laws import (
+from .fit import FitResult, RunRecord, fit_distillation, fit_laws, fit_supervised, read_runs
+from .laws import (
     PAPER_DISTILLATION,
     PAPER_SUPERVISED,
     DistillationCoefficients,
@@ -24,7 +24,7 @@ from distillery.scaling.laws import (
     supervised_loss,
     total_compute,
 )
-from distillery.scaling.optimal import (
+from .optimal import (
     Comparison,
     DistillationPlan,
     SupervisedPlan,

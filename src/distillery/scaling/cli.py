@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from distillery.errors import DistilleryError
-from distillery.scaling.fit import FitResult, fit_laws, read_runs
-from distillery.scaling.laws import (
+from ..errors import DistilleryError
+from .fit import FitResult, fit_laws, read_runs
+from .laws import (
     PAPER_DISTILLATION,
     PAPER_SUPERVISED,
     ScalingLaws,
@@ -28,8 +28,8 @@ from distillery.scaling.laws import (
     forward_flops_2n,
     supervised_loss,
 )
-from distillery.scaling.optimal import COMPUTE_RANGE, Comparison, compare
-from distillery.scaling.plots import human, plot_advantage, plot_isoflops, plot_student_vs_teacher
+from .optimal import COMPUTE_RANGE, Comparison, compare
+from .plots import human, plot_advantage, plot_isoflops, plot_student_vs_teacher
 
 __all__ = ["PAPER_STUDENT_RANGE", "parse_quantity", "parse_sizes", "plan"]
 

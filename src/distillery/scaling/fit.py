@@ -37,8 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from distillery.errors import DistilleryError
-from distillery.scaling.laws import (
+from ..errors import DistilleryError
+from .laws import (
     PAPER_DISTILLATION,
     PAPER_SUPERVISED,
     DistillationCoefficients,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from distillery.errors import DistilleryError
+from ..errors import DistilleryError
 
 __all__ = [
     "PAPER_DISTILLATION",

@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq, minimize, minimize_scalar
 
-from distillery.errors import DistilleryError
-from distillery.scaling.laws import (
+from ..errors import DistilleryError
+from .laws import (
     ScalingLaws,
     Scenario,
     _distillation_raw,

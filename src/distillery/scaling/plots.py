@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from distillery.scaling.laws import ScalingLaws, Scenario, _distillation_raw, _supervised_raw
-from distillery.scaling.optimal import (
+from .laws import ScalingLaws, Scenario, _distillation_raw, _supervised_raw
+from .optimal import (
     COMPUTE_RANGE,
     MARGIN,
     MIN_TOKENS_PER_PARAM,
