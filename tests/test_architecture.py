@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "distillery"
 LAYERS = {
     "ground": {"errors", "features", "progress", "fileio", "runtime", "config"},
     "low": {"data", "models", "losses", "compute", "scaling"},
-    "middle": {"teacher", "training", "lm", "tasks", "rundir", "students"},
+    "middle": {"teacher", "training", "lm", "tasks", "rundir", "students", "export"},
     "top": {"pipeline", "api", "report", "synthetic", "cli", "demo"},
 }
 ORDER = ["ground", "low", "middle", "top"]

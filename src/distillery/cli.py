@@ -1,4 +1,4 @@
-"""The ``distillery`` command line: run, synth, eval, predict, demo, methods, compare, report, plan."""
+"""The ``distillery`` command line: run, synth, eval, predict, export, demo, methods, compare, report, plan."""
 from __future__ import annotations
 
 import json
@@ -70,7 +70,7 @@ def synth_cmd(
 
 
 @app.command("eval")
-def eval_cmd(run_dir: Annotated[str, typer.Argument(help="a finished run directory")]) -> None:
+def eval_cmd(run_dir: Annotated[str, typer.Argument(help="a finished run directory, or an export folder")]) -> None:
     """Evaluate a run's student on its test split, from the run directory alone."""
     from .api import evaluate
 
@@ -79,7 +79,7 @@ def eval_cmd(run_dir: Annotated[str, typer.Argument(help="a finished run directo
 
 @app.command("predict")
 def predict_cmd(
-    run_dir: Annotated[str, typer.Argument(help="a finished run directory")],
+    run_dir: Annotated[str, typer.Argument(help="a finished run directory, or an export folder")],
     inputs: Annotated[list[str], typer.Argument(help="texts, a .txt file with one text per line, or image paths")],
 ) -> None:
     """Predict with a run's student; prints one JSON line per input."""
@@ -100,6 +100,22 @@ def predict_cmd(
             items.append(x)
     for row in predict(run_dir, items):
         typer.echo(json.dumps(row))
+
+
+@app.command("export")
+def export_cmd(
+    run_dir: Annotated[str, typer.Argument(help="a finished run directory")],
+    fmt: Annotated[str, typer.Option("--format", help="export format")] = "onnx",
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8: also an int8 model (ONNX Runtime)")]
+    = None,
+    out: Annotated[str | None, typer.Option("--out", help="the export folder (default: RUN_DIR/export)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Export a run's student to ONNX (parity-checked against PyTorch), optionally int8; prints export.json."""
+    from .export import export_run
+
+    info = export_run(run_dir, out, fmt, quantize, quiet)
+    typer.echo(json.dumps({k: info[k] for k in ("model", "files", "parity", "accuracy") if k in info}))
 
 
 @app.command("demo")

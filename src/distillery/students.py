@@ -77,8 +77,13 @@ def load_student(run_dir: str | Path) -> tuple[Network, dict[str, Any], Any]:
 
 
 def evaluate(run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
-    """Re-evaluate a run's student on the test split of the run's data."""
+    """Re-evaluate a run's student on the test split of the run's data (an export folder: its ONNX model, with
+    ONNX Runtime; the int8 model when the export has one)."""
     d = Path(run_dir)
+    from .export.runner import is_export
+
+    if is_export(d):
+        return _evaluate_export(d)
     cfg_path = d / "config.yaml"
     if not cfg_path.is_file():
         raise DistilleryError(f"{d}: no config.yaml; not a run directory")
@@ -96,6 +101,31 @@ def evaluate(run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
     return {"accuracy": float((logits.argmax(-1) == data.test.labels).float().mean()), "num_test": len(data.test)}
 
 
+def _evaluate_export(d: Path) -> dict[str, Any]:
+    from .export.runner import OnnxStudent
+
+    cfg = build_config(read_run_config(d), origin=str(d / "config.yaml"))
+    data = load_task_data(cfg.data, seed=cfg.train.seed)
+    student = OnnxStudent(d)
+    if data.modality == "text":
+        texts = list(data.test.inputs)
+        logits = student.run(student.encode_texts(texts)) if texts and not isinstance(texts[0], tuple) else \
+            student.run(_pairs(student, texts))
+    else:
+        logits = student.run({"pixel_values": data.test.inputs.numpy()})
+    return {"accuracy": float((logits.argmax(-1) == data.test.labels.numpy()).mean()), "num_test": len(data.test),
+            "model": student.variant}
+
+
+def _pairs(student, texts: list[tuple[str, str]]):
+    import numpy as np
+
+    a, b = zip(*texts, strict=True)
+    enc = student.tokenizer(list(a), list(b), truncation=True, max_length=student.meta["max_length"], padding=True,
+                            return_tensors="np")
+    return {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
+
+
 def finite_or_refuse(logits: torch.Tensor, run_dir: str | Path) -> None:
     """NaN or Inf outputs are never reported as predictions or scores (nor printed as JSON)."""
     if not bool(torch.isfinite(logits).all()):
@@ -111,7 +141,12 @@ def looks_like_path(x: str) -> bool:
 
 
 def predict(run_dir: str | Path, inputs: list[str]) -> list[dict[str, Any]]:
-    """Predict labels for texts (text runs) or image paths (image runs) with a run's student."""
+    """Predict labels for texts (text runs) or image paths (image runs) with a run's student, or with an export
+    folder's ONNX model (ONNX Runtime)."""
+    from .export.runner import OnnxStudent, is_export
+
+    if is_export(run_dir):
+        return OnnxStudent(run_dir).predict(inputs)
     net, meta, tok = load_student(run_dir)
     if meta["modality"] == "text":
         for x in inputs:
