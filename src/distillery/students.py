@@ -96,7 +96,9 @@ def evaluate(run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
                              TextCollator(tok.pad_token_id or 0))
     else:
         loader = make_loader(ImageDataset(data.test), cfg.train.eval_batch_size, False, 0, 0, collate_images)
-    logits = compute_features(net, loader, {"logits"}, "evaluating", progress=not quiet, side="student")["logits"]
+    bf16 = "bf16" in str(cfg.train.precision)  # as the run evaluated it (metrics.json's accuracy)
+    logits = compute_features(net, loader, {"logits"}, "evaluating", progress=not quiet, side="student",
+                              bf16=bf16)["logits"]
     finite_or_refuse(logits, d)
     return {"accuracy": float((logits.argmax(-1) == data.test.labels).float().mean()), "num_test": len(data.test)}
 

@@ -262,8 +262,9 @@ class Classification(Task):
                 request_features(net, set())
         best_path = state.best_path
         student.eval().to(compute_device(tc.accelerator))  # Lightning hands the module back on the CPU
+        # under the run's autocast, as in the per-epoch validation: the selected epoch scores what its history says
         logits = compute_features(student, loaders.test, {"logits"}, "student on test", progress=False,
-                                  side="student")["logits"]
+                                  side="student", bf16=bf16)["logits"]
         test_acc = accuracy(logits, data.test.labels)
         test_hist = [h["test/acc"] for h in history if "test/acc" in h]
         save_student(state.run_dir, cfg, student, data, prep.extra["tok"])
