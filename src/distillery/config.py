@@ -270,6 +270,16 @@ class SynthConfig(_Section):
 
 class OutputConfig(_Section):
     dir: str = Field(description="the run directory; refused if it already exists and is not empty")
+    loggers: list[Literal["csv", "tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=lambda: ["csv", "tensorboard"],
+        description="where the figures go, through Lightning's loggers: csv (logs/metrics.csv, always written), "
+        "tensorboard, mlflow (a local sqlite: store by default), wandb (offline unless wandb_mode: online; the "
+        "wandb package is optional)")
+    tracking_uri: str | None = Field(None, description="mlflow: the tracking store (default sqlite:///<the folder "
+                                     "holding output.dir>/mlflow.db, one store for the arms of a comparison)")
+    experiment: str = Field("distillery", description="mlflow experiment / wandb project (compare: compare-<config>)")
+    run_name: str | None = Field(None, description="tracker run name (default: the run directory's name)")
+    wandb_mode: Literal["offline", "online"] = Field("offline", description="wandb: offline unless set to online")
 
 
 class Config(_Section):

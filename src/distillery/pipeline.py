@@ -43,7 +43,7 @@ def execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, A
 
 def _train(cfg: Config, run_dir: Path, term_spec: dict, needs_teacher: bool, quiet: bool, t_start: float,
            ckpt_path: str | None, writes: bool = True) -> dict[str, Any]:
-    from .training import DistillationModule, fit
+    from .training import DistillationModule, fit, trackers
     from .training.compute import ComputeTracker
 
     tc = cfg.train
@@ -70,10 +70,12 @@ def _train(cfg: Config, run_dir: Path, term_spec: dict, needs_teacher: bool, qui
         f"{' + '.join(f'{w:g}*{n}' for n, (w, _) in prep.term_spec.items())} for "
         + (f"up to {tc.epochs} epochs within the budget {tc.budget.describe()}" if tc.budget else
            f"{tc.epochs} epochs"), quiet)
+    tracking = trackers.tracker_loggers(cfg, run_dir) if writes else []  # mlflow, wandb (output.loggers)
+    trackers.start(tracking, cfg, run_dir)
     t_train = time.perf_counter()
     try:
         best = fit(module, prep.train_loader, prep.eval_loaders, tc, run_dir, extra_callbacks=[tracker],
-                   ckpt_path=ckpt_path)
+                   ckpt_path=ckpt_path, extra_loggers=tracking, tensorboard="tensorboard" in cfg.output.loggers)
     finally:
         meter.close_all()
         if teacher is not None and teacher.detach is not None:
@@ -88,5 +90,6 @@ def _train(cfg: Config, run_dir: Path, term_spec: dict, needs_teacher: bool, qui
                      prep.term_spec, best_path or None)
     metrics = task.finish(prep, state)
     write_metrics(run_dir, metrics)
+    trackers.finish(tracking, metrics)
     log(f"{state.done_line}; run written to {run_dir}", quiet)
     return metrics

@@ -108,6 +108,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
             if budget_d is not None:
                 r["train"]["budget"] = budget_d
             r.setdefault("output", {})["dir"] = str(root / f"{arm}_s{base_seed + i}")
+            r["output"].setdefault("experiment", f"compare-{Path(config).stem}")  # the arms: runs of one experiment
             plan.append((arm, base_seed + i, build_config(r, origin=config, base_dir=base_dir)))  # all checked first
     _refuse_foreign(root, {Path(p[2].output.dir).name for p in plan})
     root.mkdir(parents=True, exist_ok=True)

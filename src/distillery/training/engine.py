@@ -56,8 +56,8 @@ def _kept_csv_rows(csv_path: Path, ckpt_path: str) -> list[dict[str, str]]:
 
 
 def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list[DataLoader], cfg: TrainConfig,
-        run_dir: Path, extra_callbacks: list[Callback] | None = None, ckpt_path: str | None = None
-        ) -> ModelCheckpoint | None:
+        run_dir: Path, extra_callbacks: list[Callback] | None = None, ckpt_path: str | None = None,
+        extra_loggers: list | None = None, tensorboard: bool = True) -> ModelCheckpoint | None:
     """Train with Lightning; the per-epoch history is ``module.history``. Returns the best-checkpoint callback
     (None without a monitored metric: the last epoch is the result)."""
     monitor, mode = module.monitor
@@ -78,8 +78,9 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
         purge_step = int(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("global_step", 0))
     csv_logger = CSVLogger(run_dir / "logs", name="", version="")
     # TensorBoard hides the events a killed segment logged after its checkpoint (they are logged again)
-    loggers = [csv_logger, TensorBoardLogger(run_dir / "logs", name="tensorboard", version="",
-                                             **({"purge_step": purge_step} if purge_step else {}))]
+    loggers = [csv_logger, *([TensorBoardLogger(run_dir / "logs", name="tensorboard", version="",
+                                                **({"purge_step": purge_step} if purge_step else {}))]
+                             if tensorboard else []), *(extra_loggers or [])]
     if kept_rows and is_rank_zero():
         csv_logger.experiment.metrics[:0] = kept_rows  # written back, ahead of the new rows, at the first save
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
