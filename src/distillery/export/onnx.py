@@ -43,6 +43,29 @@ class _Logits(nn.Module):
         return self.net(dict(zip(self.names, tensors, strict=True))).logits
 
 
+def export_network(net: nn.Module, example: dict[str, np.ndarray], path: Path, dynamic_sequence: bool,
+                   what: str = "the network") -> None:
+    """Export ``net`` (called with a dict of the ``example`` inputs, returning Features) to ONNX at ``path`` with
+    PyTorch's exporter: a dynamic batch axis and, with ``dynamic_sequence``, a dynamic sequence axis."""
+    names = list(example)
+    batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("seq", min=1)
+    shapes = tuple(({0: batch, 1: seq} if dynamic_sequence else {0: batch}) for _ in names)
+    try:
+        prog = torch.onnx.export(_Logits(net.eval(), names), tuple(torch.from_numpy(example[n]) for n in names),
+                                 input_names=names, output_names=["logits"], dynamic_shapes={"tensors": shapes},
+                                 dynamo=True, verbose=False)
+        prog.save(str(path))
+    except Exception as e:
+        first = " ".join(str(e).split())[:300] or type(e).__name__
+        raise DistilleryError(f"{what}: cannot be exported to ONNX ({type(e).__name__}: {first})") from None
+
+
+def quantize_model(src: Path, dst: Path, net: nn.Module, calibration: np.ndarray | None) -> str:
+    """int8 of the ONNX model ``src`` into ``dst`` (static with ``calibration`` images for conv nets, else
+    dynamic); returns the method used."""
+    return _quantize(src.parent, net, calibration, calibration is None, src=src, dst=dst)
+
+
 def _has_conv(net: nn.Module) -> bool:
     return any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in net.modules())
 
@@ -94,21 +117,8 @@ def _export(net, meta, tok, run_dir: Path, data, tmp: Path, quantize: str | None
     atomic_write_text(tmp / EXPORT_FILE, json.dumps(runner_meta))
 
     probe = _inputs(tmp, runner_meta, data.test, 32)
-    example = tuple(torch.from_numpy(probe[n][:2]) for n in names)
-    batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("seq", min=1)
-    shapes = {n: ({0: batch, 1: seq} if text else {0: batch}) for n in names}
     t0 = time.perf_counter()
-    try:
-        prog = torch.onnx.export(_Logits(net.eval(), names), example, input_names=names, output_names=["logits"],
-                                 dynamic_shapes={"tensors": tuple(shapes[n] for n in names)}, dynamo=True,
-                                 verbose=False)
-        prog.save(str(tmp / "model.onnx"))
-    except DistilleryError:
-        raise
-    except Exception as e:
-        first = " ".join(str(e).split())[:300] or type(e).__name__
-        raise DistilleryError(f"student {meta['model']}: cannot be exported to ONNX ({type(e).__name__}: "
-                              f"{first})") from None
+    export_network(net, {n: probe[n][:2] for n in names}, tmp / "model.onnx", text, f"student {meta['model']}")
     export_s = time.perf_counter() - t0
     ort_logits = OnnxStudent(tmp, "fp32").run(probe)
     with torch.no_grad():
@@ -130,7 +140,8 @@ def _export(net, meta, tok, run_dir: Path, data, tmp: Path, quantize: str | None
     labels = data.test.labels.numpy()
     acc = {"fp32": _accuracy(OnnxStudent(tmp, "fp32").run(everything), labels)}
     if quantize == "int8":
-        method = _quantize(tmp, net, data, text)
+        calib = None if text else data.train.inputs[:CALIBRATION_SAMPLES].numpy().astype(np.uint8)
+        method = _quantize(tmp, net, calib, text)
         runner_meta["files"]["int8"] = "model.int8.onnx"
         atomic_write_text(tmp / EXPORT_FILE, json.dumps(runner_meta))
         acc["int8"] = _accuracy(OnnxStudent(tmp, "int8").run(everything), labels)
@@ -171,7 +182,8 @@ def _opset(path: Path) -> int | None:
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def _quantize(tmp: Path, net: nn.Module, data, text: bool) -> str:
+def _quantize(tmp: Path, net: nn.Module, calib: np.ndarray | None, text: bool, src: Path | None = None,
+              dst: Path | None = None) -> str:
     """int8 with ONNX Runtime: static (QDQ, per-channel weights, calibrated on training images) for conv nets on
     images, dynamic (weights int8, activations quantised on the fly) otherwise."""
     import logging
@@ -179,27 +191,24 @@ def _quantize(tmp: Path, net: nn.Module, data, text: bool) -> str:
     root = logging.getLogger()  # onnxruntime.quantization calls logging.basicConfig(level=INFO): undone below
     saved = (list(root.handlers), root.level)
     try:
-        return _quantize_with_ort(tmp, net, data, text)
+        return _quantize_with_ort(src or tmp / "model.onnx", dst or tmp / "model.int8.onnx", net, calib, text)
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
 
 
-def _quantize_with_ort(tmp: Path, net: nn.Module, data, text: bool) -> str:
+def _quantize_with_ort(src: Path, dst: Path, net: nn.Module, calib: np.ndarray | None, text: bool) -> str:
     from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    src, dst = tmp / "model.onnx", tmp / "model.int8.onnx"
-    pre = tmp / "model.pre.onnx"
+    pre = dst.with_name(dst.stem + ".pre.onnx")
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
     except Exception:  # pre-processing only helps; quantise the model as exported
         shutil.copy(src, pre)
     try:
-        if not text and _has_conv(net):
+        if not text and calib is not None and _has_conv(net):
             from onnxruntime.quantization import CalibrationDataReader, QuantFormat
-
-            calib = data.train.inputs[:CALIBRATION_SAMPLES].numpy().astype(np.uint8)
 
             class Reader(CalibrationDataReader):
                 def __init__(self):
