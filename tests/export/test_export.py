@@ -84,3 +84,32 @@ def test_an_export_folder_is_self_describing(make_image_config, tmp_path):
     assert info["modality"] == "image" and info["image_size"] == [16, 16] and info["inputs"] == ["pixel_values"]
     assert set(info["input"]) >= {"mean", "std"} and info["class_names"] == ["a", "b", "c", "d"]
     assert "int8" not in info["files"] and info["opset"] >= 17
+
+
+@pytest.mark.parametrize("spec", ["hf", "timm", "torchvision"])
+def test_hub_source_students_export_with_parity(spec, make_text_config, make_image_config, tmp_path):
+    """``hf:``, ``timm:`` and ``torchvision:`` students go through the same exporter (tiny configurations)."""
+    if spec == "hf":
+        raw = make_text_config("run")
+        raw["student"] = {"model": raw["teacher"]["model"]}  # the tiny BERT folder, trained from random init
+    else:
+        raw = make_image_config("run")
+        raw["student"] = ({"model": "timm:vit_tiny_patch16_224", "kwargs": {"img_size": 32, "patch_size": 8,
+                                                                             "embed_dim": 32, "depth": 1,
+                                                                             "num_heads": 2}}
+                          if spec == "timm" else {"model": "torchvision:mobilenet_v3_small"})
+    d = _finished(raw, epochs=1)
+    info = export_run(d, tmp_path / "e", quiet=True)
+    parity = info["parity"]
+    assert parity["max_abs_logit_diff"] <= 1e-4 * max(1.0, parity["logit_scale"])
+    assert info["accuracy"]["fp32"] == pytest.approx(evaluate(d, quiet=True)["accuracy"], abs=1e-6)
+
+
+def test_a_torchvision_model_without_a_linear_classifier_is_one_line(make_image_config, tmp_path, capsys):
+    raw = make_image_config("run")
+    raw["student"] = {"model": "torchvision:squeezenet1_1"}
+    cfg = tmp_path / "sq.yaml"
+    cfg.write_text(__import__("yaml").safe_dump(raw))
+    assert main(["run", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "its classifier is not a Linear layer" in err and "Traceback" not in err

@@ -70,7 +70,12 @@ class TorchvisionNetwork(Network):
         except Exception as e:
             raise DistilleryError(f"torchvision:{name}: could not create the model (pretrained weights need a "
                                   f"download or a local weights file): {str(e).splitlines()[0]}") from None
-        last_name = [n for n, m in body.named_modules() if isinstance(m, nn.Linear)][-1]
+        linears = [n for n, m in body.named_modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise DistilleryError(f"torchvision:{name}: its classifier is not a Linear layer (e.g. SqueezeNet's is a "
+                                  "convolution); distillery replaces a final nn.Linear with the task head, so choose "
+                                  "a model that ends in one")
+        last_name = linears[-1]
         last = body.get_submodule(last_name)
         parent_name, _, leaf = last_name.rpartition(".")
         setattr(body.get_submodule(parent_name) if parent_name else body, leaf, nn.Identity())
