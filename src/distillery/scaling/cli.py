@@ -38,12 +38,10 @@ PAPER_STUDENT_RANGE: tuple[float, float] = (143e6, 12.6e9)
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 _NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtTpP]?)\s*$")
-_SCENARIO_HELP = {
-    Scenario.BEST_CASE: "teacher exists, its logits are free",
-    Scenario.TEACHER_INFERENCE: "teacher exists, its inference is paid",
-    Scenario.TEACHER_PRETRAINING: "teacher is trained, its logits are free (reused)",
-    Scenario.TEACHER_PRETRAINING_INFERENCE: "teacher is trained and its inference paid",
-}
+_SCENARIO_HELP = {Scenario.BEST_CASE: "teacher exists, its logits are free",
+                  Scenario.TEACHER_INFERENCE: "teacher exists, its inference is paid",
+                  Scenario.TEACHER_PRETRAINING: "teacher is trained, its logits are free (reused)",
+                  Scenario.TEACHER_PRETRAINING_INFERENCE: "teacher is trained and its inference paid"}
 
 
 def parse_quantity(text: str, option: str) -> float:
@@ -216,31 +214,16 @@ def plan(
 
     specs: list[float | tuple[float, float]] = list(students) if isinstance(students, list) else [students]
     comparisons = [
-        compare(
-            c,
-            sc,
-            spec,
-            teacher,
-            t_tokens,
-            teacher_loss,
-            laws,
-            with_crossover=crossover,
-            min_tokens_per_param=min_tokens_per_param,
-            margin=margin,
-        )
+        compare(c, sc, spec, teacher, t_tokens, teacher_loss, laws, with_crossover=crossover,
+                min_tokens_per_param=min_tokens_per_param, margin=margin)
         for spec in specs
     ]
 
     a, b = compute_optimal_exponents(laws.supervised)
     a2, b2 = compute_optimal_exponents(laws.distillation)
-    table = Table(
-        title=f"Plan for C = {c:.3g} FLOPs, scenario {sc.value} ({_SCENARIO_HELP[sc]})",
-        title_justify="left",
-    )
-    columns = [
-        "student N_S", "D_S", "teacher N_T", "D_T", "L_T", "% C: S/lgt/T",
-        "L_S distill", "superv. N / D", "L superv.", "verdict", "crossover C",
-    ]  # fmt: skip
+    table = Table(title=f"Plan for C = {c:.3g} FLOPs, scenario {sc.value} ({_SCENARIO_HELP[sc]})", title_justify="left")
+    columns = ["student N_S", "D_S", "teacher N_T", "D_T", "L_T", "% C: S/lgt/T",
+               "L_S distill", "superv. N / D", "L superv.", "verdict", "crossover C"]  # fmt: skip
     for col in columns:
         table.add_column(col, justify="left" if col in ("verdict", "student N_S") else "right", no_wrap=True)
     notes: list[str] = []
@@ -250,19 +233,12 @@ def plan(
         if isinstance(spec, tuple):
             label += " (opt.)"
             notes.append(f"(opt.): student size optimised in {human(spec[0])}:{human(spec[1])}")
-        table.add_row(
-            label,
-            human(d.student_tokens) if d.feasible else "infeasible",
-            human(d.teacher_params),
-            human(d.teacher_tokens),
-            f"{d.teacher_loss:.4f}",
-            _split(comp),
-            f"{d.student_loss:.4f}" if d.feasible else "-",
-            f"{human(s.student_params)} / {human(s.student_tokens)}",
-            f"{s.student_loss:.4f}",
-            f"[bold green]{comp.verdict}[/]" if comp.verdict == "distill" else f"[bold]{comp.verdict}[/]",
-            _crossover_text(comp.crossover) if crossover else "(skipped)",
-        )
+        table.add_row(label, human(d.student_tokens) if d.feasible else "infeasible", human(d.teacher_params),
+                      human(d.teacher_tokens), f"{d.teacher_loss:.4f}", _split(comp),
+                      f"{d.student_loss:.4f}" if d.feasible else "-",
+                      f"{human(s.student_params)} / {human(s.student_tokens)}", f"{s.student_loss:.4f}",
+                      f"[bold green]{comp.verdict}[/]" if comp.verdict == "distill" else f"[bold]{comp.verdict}[/]",
+                      _crossover_text(comp.crossover) if crossover else "(skipped)")
         notes += [f"N_S {label}, distilled: {n}" for n in d.notes]
         notes += [f"N_S {label}, supervised: {n}" for n in s.notes]
     console.print(table)
@@ -287,14 +263,10 @@ def plan(
         budgets = [c / 100, c / 10, c, c * 10]
         lo, hi = max(c / 1e4, COMPUTE_RANGE[0]), min(c * 1e4, COMPUTE_RANGE[1])
         paths = [
-            plot_isoflops(
-                out / f"planner_isoflops_{sc.value}.png", budgets, sc, rng, teacher, t_tokens, teacher_loss,
-                laws, min_tokens_per_param=min_tokens_per_param,
-            ),
-            plot_advantage(
-                out / f"planner_advantage_{sc.value}.png", sizes, sc, teacher, t_tokens, teacher_loss, laws,
-                (lo, hi), margin, min_tokens_per_param,
-            ),
+            plot_isoflops(out / f"planner_isoflops_{sc.value}.png", budgets, sc, rng, teacher, t_tokens, teacher_loss,
+                          laws, min_tokens_per_param=min_tokens_per_param),
+            plot_advantage(out / f"planner_advantage_{sc.value}.png", sizes, sc, teacher, t_tokens, teacher_loss, laws,
+                           (lo, hi), margin, min_tokens_per_param),
             plot_student_vs_teacher(
                 out / "planner_student_vs_teacher.png", sizes, laws=laws, mark_teacher_loss=mark
             ),

@@ -49,16 +49,8 @@ from .laws import (
     _supervised_raw,
 )
 
-__all__ = [
-    "DISTILLATION_FIXED",
-    "HUBER_DELTA",
-    "FitResult",
-    "RunRecord",
-    "fit_distillation",
-    "fit_laws",
-    "fit_supervised",
-    "read_runs",
-]
+__all__ = ["DISTILLATION_FIXED", "HUBER_DELTA", "FitResult", "RunRecord", "fit_distillation", "fit_laws",
+           "fit_supervised", "read_runs"]
 
 HUBER_DELTA = 1e-4
 """Huber delta on log-loss residuals (Busbridge et al. 2025, arXiv 2502.08606, App. F.2)."""
@@ -171,44 +163,20 @@ def _huber(r: NDArray[np.float64], delta: float) -> NDArray[np.float64]:
 
 
 # Each fitted parameter: (coefficient, "log" if fitted as its logarithm else "lin", bounds in that space).
-_SUP_PARAMS: list[tuple[str, str, tuple[float, float]]] = [
-    ("E", "log", (-5.0, 3.0)),
-    ("A", "log", (-10.0, 40.0)),
-    ("B", "log", (-10.0, 40.0)),
-    ("alpha", "lin", (0.01, 3.0)),
-    ("beta", "lin", (0.01, 3.0)),
-    ("gamma", "lin", (0.05, 3.0)),
-]
-_SUP_GRID: dict[str, list[float]] = {
-    "E": [-1.0, -0.25, 0.25, 0.75],
-    "A": [0.0, 5.0, 10.0, 15.0],
-    "B": [0.0, 5.0, 10.0, 15.0],
-    "alpha": [0.2, 0.5, 1.0],
-    "beta": [0.2, 0.5, 1.0],
-    "gamma": [0.3, 0.6, 1.0],
-}
-_DIST_PARAMS: list[tuple[str, str, tuple[float, float]]] = [
-    ("A", "log", (-10.0, 40.0)),
-    ("B", "log", (-10.0, 40.0)),
-    ("alpha", "lin", (0.01, 3.0)),
-    ("beta", "lin", (0.01, 3.0)),
-    ("gamma", "lin", (0.05, 3.0)),
-    ("c0", "lin", (-5.0, 10.0)),
-    ("c1", "log", (-5.0, 9.0)),
-    ("f1", "log", (-6.0, 1.0)),
-    ("d1", "log", (-1.0, 1.5)),
-]
-_DIST_GRID: dict[str, list[float]] = {
-    "A": [5.0, 10.0],
-    "B": [5.0, 10.0],
-    "alpha": [0.3, 0.6],
-    "beta": [0.3, 0.6],
-    "gamma": [0.5, 1.0],
-    "c0": [1.0, 3.0],
-    "c1": [math.log(10.0), math.log(500.0)],
-    "f1": [math.log(0.05), math.log(0.3)],
-    "d1": [0.0, math.log(1.5)],
-}
+_SUP_PARAMS: list[tuple[str, str, tuple[float, float]]] = [("E", "log", (-5.0, 3.0)), ("A", "log", (-10.0, 40.0)),
+                                                           ("B", "log", (-10.0, 40.0)), ("alpha", "lin", (0.01, 3.0)),
+                                                           ("beta", "lin", (0.01, 3.0)), ("gamma", "lin", (0.05, 3.0))]
+_SUP_GRID: dict[str, list[float]] = {"E": [-1.0, -0.25, 0.25, 0.75], "A": [0.0, 5.0, 10.0, 15.0],
+                                     "B": [0.0, 5.0, 10.0, 15.0], "alpha": [0.2, 0.5, 1.0], "beta": [0.2, 0.5, 1.0],
+                                     "gamma": [0.3, 0.6, 1.0]}
+_DIST_PARAMS: list[tuple[str, str, tuple[float, float]]] = [("A", "log", (-10.0, 40.0)), ("B", "log", (-10.0, 40.0)),
+                                                            ("alpha", "lin", (0.01, 3.0)), ("beta", "lin", (0.01, 3.0)),
+                                                            ("gamma", "lin", (0.05, 3.0)), ("c0", "lin", (-5.0, 10.0)),
+                                                            ("c1", "log", (-5.0, 9.0)), ("f1", "log", (-6.0, 1.0)),
+                                                            ("d1", "log", (-1.0, 1.5))]
+_DIST_GRID: dict[str, list[float]] = {"A": [5.0, 10.0], "B": [5.0, 10.0], "alpha": [0.3, 0.6], "beta": [0.3, 0.6],
+                                      "gamma": [0.5, 1.0], "c0": [1.0, 3.0], "c1": [math.log(10.0), math.log(500.0)],
+                                      "f1": [math.log(0.05), math.log(0.3)], "d1": [0.0, math.log(1.5)]}
 
 
 def _to_coef(kind: str, x: Any) -> Any:
@@ -232,14 +200,8 @@ def _log_pred_supervised(
     ds = (1.0 - w_e) * p["gamma"]
     w_a = np.exp(u - s)
     w_b = 1.0 - w_a
-    return out, {
-        "E": w_e,
-        "A": ds * w_a,
-        "B": ds * w_b,
-        "alpha": -ds * w_a * log_n,
-        "beta": -ds * w_b * log_d,
-        "gamma": (1.0 - w_e) * s,
-    }
+    return out, {"E": w_e, "A": ds * w_a, "B": ds * w_b, "alpha": -ds * w_a * log_n, "beta": -ds * w_b * log_d,
+                 "gamma": (1.0 - w_e) * s}
 
 
 def _sigmoid(z: Any) -> Any:
@@ -265,17 +227,8 @@ def _log_pred_distillation(
     w_a = np.exp(u - s)
     w_b = 1.0 - w_a
     g = w * p["gamma"]
-    return out, {
-        "A": g * w_a,
-        "B": g * w_b,
-        "alpha": -g * w_a * log_n,
-        "beta": -g * w_b * log_d,
-        "gamma": w * s,
-        "c0": -w * log_lt,
-        "c1": -w * c1f1 * sp,
-        "f1": -w * c1f1 * (sp - z * sig),
-        "d1": w * c1f1 * sig / f1,
-    }
+    return out, {"A": g * w_a, "B": g * w_b, "alpha": -g * w_a * log_n, "beta": -g * w_b * log_d, "gamma": w * s,
+                 "c0": -w * log_lt, "c1": -w * c1f1 * sp, "f1": -w * c1f1 * (sp - z * sig), "d1": w * c1f1 * sig / f1}
 
 
 @dataclass(frozen=True)
@@ -311,15 +264,8 @@ class FitResult:
 class _Fitter:
     """Huber-on-log-loss fit with grid-screened multiple starts (shared by both laws)."""
 
-    def __init__(
-        self,
-        spec: list[tuple[str, str, tuple[float, float]]],
-        grid: Mapping[str, list[float]],
-        log_pred: Any,
-        data: dict[str, NDArray[np.float64]],
-        fixed: Mapping[str, float],
-        delta: float,
-    ) -> None:
+    def __init__(self, spec: list[tuple[str, str, tuple[float, float]]], grid: Mapping[str, list[float]], log_pred: Any,
+                 data: dict[str, NDArray[np.float64]], fixed: Mapping[str, float], delta: float) -> None:
         names = [s[0] for s in spec]
         bad = sorted(set(fixed) - set(names))
         if bad:
@@ -361,14 +307,9 @@ class _Fitter:
     def _local(
         self, x0: NDArray[np.float64], idx: NDArray[np.int64] | None, maxiter: int = 5000
     ) -> tuple[NDArray[np.float64], float]:
-        res = minimize(
-            lambda t: self.objective(t, idx, grad=True),
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[b for _, _, b in self.free],
-            options={"maxiter": maxiter, "maxfun": 4 * maxiter, "ftol": 1e-12, "gtol": 1e-9},
-        )
+        res = minimize(lambda t: self.objective(t, idx, grad=True), x0, jac=True, method="L-BFGS-B",
+                       bounds=[b for _, _, b in self.free],
+                       options={"maxiter": maxiter, "maxfun": 4 * maxiter, "ftol": 1e-12, "gtol": 1e-9})
         self.nit += res.nit
         return np.asarray(res.x), float(res.fun)
 
@@ -432,16 +373,9 @@ def _fit_and_bootstrap(fitter: _Fitter, coef_cls: type, n_runs: int, n_starts: i
                      [coef_cls(**s) for s in samples], tuple(sorted(fixed)), level)
 
 
-def fit_supervised(
-    runs: Sequence[RunRecord],
-    *,
-    n_starts: int = 6,
-    bootstrap: int = 0,
-    level: float = 0.90,
-    seed: int = 0,
-    fixed: Mapping[str, float] | None = None,
-    huber_delta: float = HUBER_DELTA,
-) -> FitResult:
+def fit_supervised(runs: Sequence[RunRecord], *, n_starts: int = 6, bootstrap: int = 0, level: float = 0.90,
+                   seed: int = 0, fixed: Mapping[str, float] | None = None,
+                   huber_delta: float = HUBER_DELTA) -> FitResult:
     """Fit ``L(N, D) = E + (A/N^alpha + B/D^beta)^gamma`` (Eq. 1) to the supervised runs.
 
     Busbridge et al. 2025 (arXiv 2502.08606), App. F.2: Huber (delta 1e-4) on log-loss residuals, L-BFGS-B
@@ -455,11 +389,8 @@ def fit_supervised(
         _SUP_PARAMS,
         _SUP_GRID,
         _log_pred_supervised,
-        {
-            "log_n": np.log([r.student_params for r in sup]),
-            "log_d": np.log([r.tokens for r in sup]),
-            "log_l": np.log([r.student_loss for r in sup]),
-        },
+        {"log_n": np.log([r.student_params for r in sup]), "log_d": np.log([r.tokens for r in sup]),
+         "log_l": np.log([r.student_loss for r in sup])},
         fixed,
         huber_delta,
     )
@@ -467,17 +398,9 @@ def fit_supervised(
     return _fit_and_bootstrap(fitter, SupervisedCoefficients, len(sup), n_starts, bootstrap, seed, level, fixed)
 
 
-def fit_distillation(
-    runs: Sequence[RunRecord],
-    supervised: SupervisedCoefficients = PAPER_SUPERVISED,
-    *,
-    n_starts: int = 6,
-    bootstrap: int = 0,
-    level: float = 0.90,
-    seed: int = 0,
-    fixed: Mapping[str, float] | None = None,
-    huber_delta: float = HUBER_DELTA,
-) -> FitResult:
+def fit_distillation(runs: Sequence[RunRecord], supervised: SupervisedCoefficients = PAPER_SUPERVISED, *,
+                     n_starts: int = 6, bootstrap: int = 0, level: float = 0.90, seed: int = 0,
+                     fixed: Mapping[str, float] | None = None, huber_delta: float = HUBER_DELTA) -> FitResult:
     """Fit the distillation law (Eq. 8) to the distillation runs, given the supervised law for ``L~_S``.
 
     Busbridge et al. 2025 (arXiv 2502.08606), App. F.2, as :func:`fit_supervised`. The broken-power-law
@@ -493,13 +416,9 @@ def fit_distillation(
         _DIST_PARAMS,
         _DIST_GRID,
         _log_pred_distillation,
-        {
-            "log_n": np.log(n),
-            "log_d": np.log(d),
-            "log_lt": np.log([r.teacher_loss for r in dist]),
-            "log_lsup": np.log(_supervised_raw(n, d, supervised)) if len(dist) else np.empty(0),
-            "log_l": np.log([r.student_loss for r in dist]),
-        },
+        {"log_n": np.log(n), "log_d": np.log(d), "log_lt": np.log([r.teacher_loss for r in dist]),
+         "log_lsup": np.log(_supervised_raw(n, d, supervised)) if len(dist) else np.empty(0),
+         "log_l": np.log([r.student_loss for r in dist])},
         fixed,
         huber_delta,
     )
@@ -507,15 +426,9 @@ def fit_distillation(
     return _fit_and_bootstrap(fitter, DistillationCoefficients, len(dist), n_starts, bootstrap, seed, level, fixed)
 
 
-def fit_laws(
-    runs: Sequence[RunRecord],
-    *,
-    bootstrap: int = 0,
-    seed: int = 0,
-    fixed_supervised: Mapping[str, float] | None = None,
-    fixed_distillation: Mapping[str, float] | None = None,
-    base: ScalingLaws | None = None,
-) -> tuple[ScalingLaws, FitResult, FitResult | None]:
+def fit_laws(runs: Sequence[RunRecord], *, bootstrap: int = 0, seed: int = 0,
+             fixed_supervised: Mapping[str, float] | None = None, fixed_distillation: Mapping[str, float] | None = None,
+             base: ScalingLaws | None = None) -> tuple[ScalingLaws, FitResult, FitResult | None]:
     """Fit both laws of Busbridge et al. 2025 (arXiv 2502.08606) to runs and return laws to re-plan with.
 
     ``fixed_distillation=None`` holds c1 fixed (see :func:`fit_distillation`).

@@ -21,23 +21,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import DistilleryError
 
-__all__ = [
-    "PAPER_DISTILLATION",
-    "PAPER_SUPERVISED",
-    "DistillationCoefficients",
-    "ScalingLaws",
-    "FlopsFn",
-    "Scenario",
-    "SupervisedCoefficients",
-    "compute_optimal_exponents",
-    "distillation_loss",
-    "forward_flops",
-    "forward_flops_2n",
-    "student_tokens_for_budget",
-    "supervised_compute",
-    "supervised_loss",
-    "total_compute",
-]
+__all__ = ["PAPER_DISTILLATION", "PAPER_SUPERVISED", "DistillationCoefficients", "ScalingLaws", "FlopsFn", "Scenario",
+           "SupervisedCoefficients", "compute_optimal_exponents", "distillation_loss", "forward_flops",
+           "forward_flops_2n", "student_tokens_for_budget", "supervised_compute", "supervised_loss", "total_compute"]
 
 FlopsFn = Callable[[Any], Any]
 """A per-token forward-FLOPs function ``F(N)`` (numpy-broadcasting)."""
@@ -140,13 +126,9 @@ def _supervised_raw(n: Any, d: Any, c: SupervisedCoefficients) -> Any:
     return c.E + (c.A * n ** (-c.alpha) + c.B * d ** (-c.beta)) ** c.gamma
 
 
-def distillation_loss(
-    N_S: ArrayLike,
-    D_S: ArrayLike,
-    L_T: ArrayLike,
-    supervised: SupervisedCoefficients = PAPER_SUPERVISED,
-    distillation: DistillationCoefficients = PAPER_DISTILLATION,
-) -> Any:
+def distillation_loss(N_S: ArrayLike, D_S: ArrayLike, L_T: ArrayLike,
+                      supervised: SupervisedCoefficients = PAPER_SUPERVISED,
+                      distillation: DistillationCoefficients = PAPER_DISTILLATION) -> Any:
     """Student cross-entropy after pure distillation from a teacher of cross-entropy ``L_T``.
 
     Busbridge et al. 2025 (arXiv 2502.08606), Eq. 8 (= Eq. 46)::
@@ -184,13 +166,8 @@ def _single_thread_blas() -> Iterator[None]:
 # --------------------------------------------------------------------------------------------- FLOPs
 
 
-def forward_flops(
-    N: ArrayLike,
-    n_ctx: int = 4096,
-    n_vocab: int = 32168,
-    aspect_ratio: float = 128.0,
-    omega: float = 12.0,
-) -> Any:
+def forward_flops(N: ArrayLike, n_ctx: int = 4096, n_vocab: int = 32168, aspect_ratio: float = 128.0,
+                  omega: float = 12.0) -> Any:
     """Forward FLOPs per token ``F(N) = 2N (1 + sigma1 n_ctx / N^(1/3) + sigma2 n_vocab / N^(2/3))``.
 
     Busbridge et al. 2025 (arXiv 2502.08606), Eq. 69 (fixed aspect ratio ``rho = d_model / n_layers``):
@@ -279,14 +256,9 @@ def supervised_compute(N: ArrayLike, D: ArrayLike, flops: FlopsFn = forward_flop
     return _out(3.0 * np.asarray(flops(N)) * _pos(D, "D"))
 
 
-def total_compute(
-    N_S: ArrayLike,
-    D_S: ArrayLike,
-    N_T: ArrayLike | None = None,
-    D_T: ArrayLike | None = None,
-    scenario: Scenario | str = Scenario.TEACHER_PRETRAINING_INFERENCE,
-    flops: FlopsFn = forward_flops,
-) -> Any:
+def total_compute(N_S: ArrayLike, D_S: ArrayLike, N_T: ArrayLike | None = None, D_T: ArrayLike | None = None,
+                  scenario: Scenario | str = Scenario.TEACHER_PRETRAINING_INFERENCE,
+                  flops: FlopsFn = forward_flops) -> Any:
     """Total distillation compute (Busbridge et al. 2025, arXiv 2502.08606, Eq. 9 / Eq. 29)::
 
         C = 3 F(N_S) D_S + F(N_T) (delta_Lgt D_S + delta_Pre 3 D_T)
@@ -308,14 +280,9 @@ def total_compute(
     return _out(total)
 
 
-def student_tokens_for_budget(
-    C: ArrayLike,
-    N_S: ArrayLike,
-    N_T: ArrayLike | None = None,
-    D_T: ArrayLike | None = None,
-    scenario: Scenario | str = Scenario.TEACHER_INFERENCE,
-    flops: FlopsFn = forward_flops,
-) -> Any:
+def student_tokens_for_budget(C: ArrayLike, N_S: ArrayLike, N_T: ArrayLike | None = None, D_T: ArrayLike | None = None,
+                              scenario: Scenario | str = Scenario.TEACHER_INFERENCE,
+                              flops: FlopsFn = forward_flops) -> Any:
     """Student tokens affordable with total budget ``C`` (Busbridge et al. 2025, arXiv 2502.08606, Eq. 27)::
 
         D_S = (C - delta_Pre 3 F(N_T) D_T) / (3 F(N_S) + delta_Lgt F(N_T))

@@ -31,20 +31,8 @@ from .laws import (
     _supervised_raw,
 )
 
-__all__ = [
-    "BOUNDS",
-    "COMPUTE_RANGE",
-    "MARGIN",
-    "MIN_TOKENS_PER_PARAM",
-    "Comparison",
-    "DistillationPlan",
-    "SizeSpec",
-    "SupervisedPlan",
-    "compare",
-    "crossover_compute",
-    "optimal_distillation",
-    "optimal_supervised",
-]
+__all__ = ["BOUNDS", "COMPUTE_RANGE", "MARGIN", "MIN_TOKENS_PER_PARAM", "Comparison", "DistillationPlan", "SizeSpec",
+           "SupervisedPlan", "compare", "crossover_compute", "optimal_distillation", "optimal_supervised"]
 
 BOUNDS: tuple[float, float] = (1e6, 1e17)
 """Bounds on sizes and tokens of the paper's optimiser (Busbridge et al. 2025, Sec. 5.3 / Eq. 28)."""
@@ -200,14 +188,9 @@ def _minimize_impl(
         if not math.isfinite(values[i]):
             continue
         if constraint is not None:
-            res = minimize(
-                lambda x: float(fun(x[None, :])[0]),
-                x0,
-                method="SLSQP",
-                bounds=bounds,
-                constraints=[{"type": "ineq", "fun": lambda x: float(constraint(x[None, :])[0])}],
-                options={"ftol": 1e-14, "maxiter": 500},
-            )
+            res = minimize(lambda x: float(fun(x[None, :])[0]), x0, method="SLSQP", bounds=bounds,
+                           constraints=[{"type": "ineq", "fun": lambda x: float(constraint(x[None, :])[0])}],
+                           options={"ftol": 1e-14, "maxiter": 500})
             x = np.clip(np.asarray(res.x), lo, hi)
             if constraint(x[None, :])[0] < -1e-9:
                 continue
@@ -215,21 +198,12 @@ def _minimize_impl(
         elif d == 1:
             a = max(lo[0], x0[0] - step[0])
             b = min(hi[0], x0[0] + step[0])
-            res = minimize_scalar(
-                lambda x: float(fun(np.array([[x]]))[0]),
-                bounds=(a, b),
-                method="bounded",
-                options={"xatol": 1e-10},
-            )
+            res = minimize_scalar(lambda x: float(fun(np.array([[x]]))[0]), bounds=(a, b), method="bounded",
+                                  options={"xatol": 1e-10})
             x, f = np.array([res.x]), float(res.fun)
         else:
-            res = minimize(
-                lambda x: float(fun(x[None, :])[0]),
-                x0,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
-            )
+            res = minimize(lambda x: float(fun(x[None, :])[0]), x0, method="L-BFGS-B", bounds=bounds,
+                           options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000})
             x, f = np.asarray(res.x), float(res.fun)
         if f < best_f:
             best_x, best_f = x, f
@@ -265,12 +239,8 @@ def _supervised_notes(n: float, d: float, spec: float | tuple[float, float], flo
     return tuple(notes)
 
 
-def optimal_supervised(
-    C: float,
-    student_params: SizeSpec = None,
-    laws: ScalingLaws | None = None,
-    min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
-) -> SupervisedPlan:
+def optimal_supervised(C: float, student_params: SizeSpec = None, laws: ScalingLaws | None = None,
+                       min_tokens_per_param: float = MIN_TOKENS_PER_PARAM) -> SupervisedPlan:
     """The supervised optimum for budget ``C = 3 F(N) D``: ``argmin_N L(N, C / (3 F(N)))``.
 
     Busbridge et al. 2025 (arXiv 2502.08606), Eq. 1 with the compute of Eq. 9 (no teacher terms). With a
@@ -312,17 +282,9 @@ def optimal_supervised(
 class _Problem:
     """The compute-optimal distillation problem (Eq. 28) with the budget constraint eliminated."""
 
-    def __init__(
-        self,
-        C: float,
-        scenario: Scenario,
-        student_params: SizeSpec,
-        teacher_params: SizeSpec,
-        teacher_tokens: float | None,
-        teacher_loss: float | None,
-        laws: ScalingLaws,
-        min_tokens_per_param: float,
-    ) -> None:
+    def __init__(self, C: float, scenario: Scenario, student_params: SizeSpec, teacher_params: SizeSpec,
+                 teacher_tokens: float | None, teacher_loss: float | None, laws: ScalingLaws,
+                 min_tokens_per_param: float) -> None:
         self.C, self.scenario, self.laws = C, scenario, laws
         self.floor = _floor(min_tokens_per_param)
         self.names: list[str] = []
@@ -408,17 +370,8 @@ class _Problem:
             lt = np.full(k, float(self.teacher_loss))  # type: ignore[arg-type]
         else:
             lt = np.asarray(_supervised_raw(nt, dt, self.laws.supervised))
-        return {
-            "ns": ns,
-            "ds": ds_safe,
-            "nt": nt,
-            "dt": dt,
-            "lt": lt,
-            "pre": pre,
-            "feasible": feasible,
-            "logits": sc.delta_logits * f_t * ds_safe,
-            "student": f_s * ds_safe,
-        }
+        return {"ns": ns, "ds": ds_safe, "nt": nt, "dt": dt, "lt": lt, "pre": pre, "feasible": feasible,
+                "logits": sc.delta_logits * f_t * ds_safe, "student": f_s * ds_safe}
 
     def loss(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         v = self.decode(X)
@@ -469,16 +422,11 @@ class _Problem:
         )
 
 
-def optimal_distillation(
-    C: float,
-    scenario: Scenario | str = Scenario.TEACHER_INFERENCE,
-    student_params: SizeSpec = None,
-    teacher_params: SizeSpec = None,
-    teacher_tokens: float | None = None,
-    teacher_loss: float | None = None,
-    laws: ScalingLaws | None = None,
-    min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
-) -> DistillationPlan:
+def optimal_distillation(C: float, scenario: Scenario | str = Scenario.TEACHER_INFERENCE,
+                         student_params: SizeSpec = None, teacher_params: SizeSpec = None,
+                         teacher_tokens: float | None = None, teacher_loss: float | None = None,
+                         laws: ScalingLaws | None = None,
+                         min_tokens_per_param: float = MIN_TOKENS_PER_PARAM) -> DistillationPlan:
     """Compute-optimal distillation for total budget ``C`` (Busbridge et al. 2025, arXiv 2502.08606, Eq. 28).
 
     Minimises the student loss of Eq. 8 over the free quantities: student size (if a range), teacher size
@@ -489,16 +437,8 @@ def optimal_distillation(
     free and optimised in ``[1e6, 1e17]`` (the paper finds them at the upper bound: an over-trained teacher).
     A free student size is kept where it sees at least ``min_tokens_per_param`` tokens per parameter.
     """
-    problem = _Problem(
-        _budget(C),
-        Scenario.parse(scenario),
-        student_params,
-        teacher_params,
-        teacher_tokens,
-        teacher_loss,
-        laws or ScalingLaws(),
-        min_tokens_per_param,
-    )
+    problem = _Problem(_budget(C), Scenario.parse(scenario), student_params, teacher_params, teacher_tokens,
+                       teacher_loss, laws or ScalingLaws(), min_tokens_per_param)
     return problem.solve()
 
 
@@ -516,18 +456,12 @@ def _verdict(distill: DistillationPlan, sup: SupervisedPlan, margin: float) -> s
     return "distill" if distill.student_loss < (1.0 - margin) * sup.student_loss else "train supervised"
 
 
-def crossover_compute(
-    scenario: Scenario | str = Scenario.TEACHER_INFERENCE,
-    student_params: SizeSpec = None,
-    teacher_params: SizeSpec = None,
-    teacher_tokens: float | None = None,
-    teacher_loss: float | None = None,
-    laws: ScalingLaws | None = None,
-    compute_range: tuple[float, float] = COMPUTE_RANGE,
-    min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
-    margin: float = MARGIN,
-    n_grid: int = 25,
-) -> float | None:
+def crossover_compute(scenario: Scenario | str = Scenario.TEACHER_INFERENCE, student_params: SizeSpec = None,
+                      teacher_params: SizeSpec = None, teacher_tokens: float | None = None,
+                      teacher_loss: float | None = None, laws: ScalingLaws | None = None,
+                      compute_range: tuple[float, float] = COMPUTE_RANGE,
+                      min_tokens_per_param: float = MIN_TOKENS_PER_PARAM, margin: float = MARGIN,
+                      n_grid: int = 25) -> float | None:
     """The budget above which supervised training beats distillation (Busbridge et al. 2025, Sec. 5).
 
     The paper: distillation outperforms supervised learning "up to a compute level that scales predictably
@@ -572,19 +506,11 @@ def crossover_compute(
     return float(10.0**root)
 
 
-def compare(
-    C: float,
-    scenario: Scenario | str = Scenario.TEACHER_INFERENCE,
-    student_params: SizeSpec = None,
-    teacher_params: SizeSpec = None,
-    teacher_tokens: float | None = None,
-    teacher_loss: float | None = None,
-    laws: ScalingLaws | None = None,
-    with_crossover: bool = True,
-    compute_range: tuple[float, float] = COMPUTE_RANGE,
-    min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
-    margin: float = MARGIN,
-) -> Comparison:
+def compare(C: float, scenario: Scenario | str = Scenario.TEACHER_INFERENCE, student_params: SizeSpec = None,
+            teacher_params: SizeSpec = None, teacher_tokens: float | None = None, teacher_loss: float | None = None,
+            laws: ScalingLaws | None = None, with_crossover: bool = True,
+            compute_range: tuple[float, float] = COMPUTE_RANGE, min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
+            margin: float = MARGIN) -> Comparison:
     """Distill or train supervised for budget ``C``: both optima, the verdict and the crossover compute.
 
     Busbridge et al. 2025 (arXiv 2502.08606), Sec. 5: both students get the same total budget (Eq. 9, the
@@ -598,14 +524,6 @@ def compare(
     s = optimal_supervised(C, student_params, **kw)
     cross = None
     if with_crossover:
-        cross = crossover_compute(
-            scenario,
-            student_params,
-            teacher_params,
-            teacher_tokens,
-            teacher_loss,
-            compute_range=compute_range,
-            margin=m,
-            **kw,
-        )
+        cross = crossover_compute(scenario, student_params, teacher_params, teacher_tokens, teacher_loss,
+                                  compute_range=compute_range, margin=m, **kw)
     return Comparison(d, s, _verdict(d, s, m), cross, m)

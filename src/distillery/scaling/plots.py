@@ -54,18 +54,11 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return p
 
 
-def plot_isoflops(
-    path: str | Path,
-    budgets: Sequence[float],
-    scenario: Scenario | str,
-    student_range: tuple[float, float],
-    teacher_params: SizeSpec = None,
-    teacher_tokens: float | None = None,
-    teacher_loss: float | None = None,
-    laws: ScalingLaws | None = None,
-    n_points: int = 25,
-    min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
-) -> Path:
+def plot_isoflops(path: str | Path, budgets: Sequence[float], scenario: Scenario | str,
+                  student_range: tuple[float, float], teacher_params: SizeSpec = None,
+                  teacher_tokens: float | None = None, teacher_loss: float | None = None,
+                  laws: ScalingLaws | None = None, n_points: int = 25,
+                  min_tokens_per_param: float = MIN_TOKENS_PER_PARAM) -> Path:
     """IsoFLOP curves: predicted student loss vs student size at fixed total budgets (Busbridge et al. 2025,
     arXiv 2502.08606, Figs. 2-3 and Eq. 9). Solid: distilled (teacher chosen per the scenario); dashed:
     supervised with the same budget. Markers: each curve's minimum within the tokens-per-parameter floor.
@@ -131,14 +124,9 @@ def _teacher_label(teacher_params: SizeSpec, teacher_tokens: float | None, teach
     return ", ".join(parts) if parts else "size and tokens optimised"
 
 
-def plot_student_vs_teacher(
-    path: str | Path,
-    student_sizes: Sequence[float],
-    tokens_per_param: float = 20.0,
-    teacher_loss_range: tuple[float, float] | None = None,
-    laws: ScalingLaws | None = None,
-    mark_teacher_loss: float | None = None,
-) -> Path:
+def plot_student_vs_teacher(path: str | Path, student_sizes: Sequence[float], tokens_per_param: float = 20.0,
+                            teacher_loss_range: tuple[float, float] | None = None, laws: ScalingLaws | None = None,
+                            mark_teacher_loss: float | None = None) -> Path:
     """Student loss vs teacher loss at fixed student size and tokens (Busbridge et al. 2025, arXiv 2502.08606,
     Eq. 8 and Fig. 4): the capacity gap (a too-strong teacher makes a worse student) and ``L_S -> L_T`` for
     weak teachers. Dotted: the same student trained supervised, ``L(N_S, D_S)``. The default teacher-loss
@@ -186,19 +174,11 @@ def plot_student_vs_teacher(
     return _save(fig, path)
 
 
-def plot_advantage(
-    path: str | Path,
-    student_sizes: Sequence[float],
-    scenario: Scenario | str,
-    teacher_params: SizeSpec = None,
-    teacher_tokens: float | None = None,
-    teacher_loss: float | None = None,
-    laws: ScalingLaws | None = None,
-    compute_range: tuple[float, float] = COMPUTE_RANGE,
-    margin: float = MARGIN,
-    min_tokens_per_param: float = MIN_TOKENS_PER_PARAM,
-    n_points: int = 25,
-) -> Path:
+def plot_advantage(path: str | Path, student_sizes: Sequence[float], scenario: Scenario | str,
+                   teacher_params: SizeSpec = None, teacher_tokens: float | None = None,
+                   teacher_loss: float | None = None, laws: ScalingLaws | None = None,
+                   compute_range: tuple[float, float] = COMPUTE_RANGE, margin: float = MARGIN,
+                   min_tokens_per_param: float = MIN_TOKENS_PER_PARAM, n_points: int = 25) -> Path:
     """Relative advantage ``L_distilled / L_supervised - 1`` vs total compute at fixed student sizes
     (Busbridge et al. 2025, arXiv 2502.08606, Sec. 5): below ``-margin`` the verdict is "distill"; the
     crossover compute (marked) is where the curve leaves that region.
@@ -221,17 +201,8 @@ def plot_advantage(
             s = optimal_supervised(c, n, laws)
             rel.append(100.0 * (d.student_loss / s.student_loss - 1.0) if d.feasible else np.nan)
         y_min = min(y_min, float(np.nanmin(rel)) - 1.0)
-        cross = crossover_compute(
-            sc,
-            n,
-            teacher_params,
-            teacher_tokens,
-            teacher_loss,
-            laws,
-            compute_range,
-            min_tokens_per_param,
-            margin,
-        )
+        cross = crossover_compute(sc, n, teacher_params, teacher_tokens, teacher_loss, laws, compute_range,
+                                  min_tokens_per_param, margin)
         if cross is None:
             where = "never"
         elif math.isfinite(cross):
