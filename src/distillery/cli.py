@@ -82,8 +82,16 @@ def predict_cmd(
     run_dir: Annotated[str, typer.Argument(help="a finished run directory, or an export folder")],
     inputs: Annotated[list[str], typer.Argument(help="texts, a .txt file with one text per line, or image paths")],
 ) -> None:
-    """Predict with a run's student; prints one JSON line per input."""
-    from .api import predict
+    """Predict with a run's student (or an export folder's ONNX model); prints one JSON line per input."""
+    from .export.runner import is_export
+
+    if is_export(run_dir):  # ONNX Runtime and the tokenizer only: no torch is imported
+        from .export.runner import OnnxStudent
+
+        def predict(d, items):
+            return OnnxStudent(d).predict(items)
+    else:
+        from .api import predict
 
     items: list[str] = []
     for x in inputs:

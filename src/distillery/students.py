@@ -110,22 +110,11 @@ def _evaluate_export(d: Path) -> dict[str, Any]:
     data = load_task_data(cfg.data, seed=cfg.train.seed)
     student = OnnxStudent(d)
     if data.modality == "text":
-        texts = list(data.test.inputs)
-        logits = student.run(student.encode_texts(texts)) if texts and not isinstance(texts[0], tuple) else \
-            student.run(_pairs(student, texts))
+        logits = student.run(student.encode_texts(list(data.test.inputs)))
     else:
         logits = student.run({"pixel_values": data.test.inputs.numpy()})
     return {"accuracy": float((logits.argmax(-1) == data.test.labels.numpy()).mean()), "num_test": len(data.test),
             "model": student.variant}
-
-
-def _pairs(student, texts: list[tuple[str, str]]):
-    import numpy as np
-
-    a, b = zip(*texts, strict=True)
-    enc = student.tokenizer(list(a), list(b), truncation=True, max_length=student.meta["max_length"], padding=True,
-                            return_tensors="np")
-    return {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
 
 
 def finite_or_refuse(logits: torch.Tensor, run_dir: str | Path) -> None:

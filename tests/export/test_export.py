@@ -113,3 +113,17 @@ def test_a_torchvision_model_without_a_linear_classifier_is_one_line(make_image_
     assert main(["run", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "its classifier is not a Linear layer" in err and "Traceback" not in err
+
+
+def test_predicting_with_an_export_imports_no_torch(make_text_config, tmp_path):
+    import subprocess
+    import sys
+
+    d = _finished(make_text_config("run"), epochs=1)
+    export_run(d, tmp_path / "e", quiet=True)
+    code = ("import sys, json; from distillery.cli import main; rc = main(['predict', sys.argv[1], 'my card was lost']);"
+            " print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "e")], capture_output=True, text=True)
+    lines = r.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == {"rc": 0, "torch": False}, r.stderr[-2000:]
+    assert json.loads(lines[0])["input"] == "my card was lost"

@@ -23,7 +23,7 @@ from ..fileio import atomic_write_text
 from ..rundir import read_run_config
 from ..runtime import log
 from ..students import load_student
-from .runner import EXPORT_FILE, OnnxStudent
+from .runner import EXPORT_FILE, OnnxStudent, TextEncoder
 
 # max |logit difference| between ONNX Runtime (fp32) and PyTorch on real inputs, per unit of logit scale: 1e-4 for
 # logits within +-1, and 1e-4 x max|logit| beyond (fp32 itself is that far from fp64 for large logits: a tiny
@@ -156,18 +156,7 @@ def _inputs(folder: Path, runner_meta: dict[str, Any], split, n: int | None) -> 
     runner encodes them (so parity and accuracy measure what a user of the export gets)."""
     k = len(split) if n is None else min(n, len(split))
     if runner_meta["modality"] == "text":
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
-        texts = list(split.inputs[:k])
-        if texts and isinstance(texts[0], tuple):
-            a, b = zip(*texts, strict=True)
-            enc = tok(list(a), list(b), truncation=True, max_length=runner_meta["max_length"], padding=True,
-                      return_tensors="np")
-        else:
-            enc = tok(texts, truncation=True, max_length=runner_meta["max_length"], padding=True, return_tensors="np")
-        return {"input_ids": enc["input_ids"].astype(np.int64),
-                "attention_mask": enc["attention_mask"].astype(np.int64)}
+        return TextEncoder(folder / "tokenizer", runner_meta["max_length"])(list(split.inputs[:k]))
     return {"pixel_values": split.inputs[:k].numpy().astype(np.uint8)}
 
 

@@ -18,6 +18,49 @@ def is_export(path: str | Path) -> bool:
     return (Path(path) / EXPORT_FILE).is_file()
 
 
+class TextEncoder:
+    """The export's tokenizer, with the ``tokenizers`` library alone when the folder has ``tokenizer.json`` (a fast
+    tokenizer: the same ids as transformers gives, without importing torch), else transformers' AutoTokenizer."""
+
+    def __init__(self, folder: Path, max_length: int):
+        self.max_length = max_length
+        path = folder / "tokenizer.json"
+        if path.is_file():
+            from tokenizers import Tokenizer
+
+            cfg_path = folder / "tokenizer_config.json"
+            cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+            pad = cfg.get("pad_token") or "[PAD]"
+            pad = pad.get("content", "[PAD]") if isinstance(pad, dict) else pad
+            self.fast = Tokenizer.from_file(str(path))
+            self.fast.no_padding()
+            self.fast.no_truncation()
+            self.pad_id = self.fast.token_to_id(pad) or 0
+            self.hf = None
+        else:
+            from transformers import AutoTokenizer
+
+            self.fast, self.hf = None, AutoTokenizer.from_pretrained(str(folder))
+
+    def __call__(self, texts: list) -> dict[str, np.ndarray]:
+        if self.hf is not None:
+            pairs = bool(texts) and isinstance(texts[0], tuple)
+            args = ([list(x) for x in zip(*texts, strict=True)] if pairs else [list(texts)])
+            enc = self.hf(*args, truncation=True, max_length=self.max_length, padding=True, return_tensors="np")
+            return {"input_ids": enc["input_ids"].astype(np.int64),
+                    "attention_mask": enc["attention_mask"].astype(np.int64)}
+        assert self.fast is not None
+        self.fast.enable_truncation(self.max_length)
+        encs = self.fast.encode_batch([tuple(t) if isinstance(t, tuple) else t for t in texts])
+        width = max((len(e.ids) for e in encs), default=1)
+        ids = np.full((len(encs), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.int64)
+        for i, e in enumerate(encs):
+            ids[i, :len(e.ids)] = e.ids
+            mask[i, :len(e.ids)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
@@ -45,19 +88,14 @@ class OnnxStudent:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.dir / name), opts, providers=["CPUExecutionProvider"])
         self.variant = variant
-        self.tokenizer = None
-        if self.meta["modality"] == "text":
-            from transformers import AutoTokenizer
-
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.dir / "tokenizer"))
+        self.encoder = TextEncoder(self.dir / "tokenizer", self.meta["max_length"]) \
+            if self.meta["modality"] == "text" else None
 
     # -- inputs ------------------------------------------------------------------------------------------------
-    def encode_texts(self, texts: list[str]) -> dict[str, np.ndarray]:
-        assert self.tokenizer is not None
-        enc = self.tokenizer(texts, truncation=True, max_length=self.meta["max_length"], padding=True,
-                             return_tensors="np")
-        return {"input_ids": enc["input_ids"].astype(np.int64),
-                "attention_mask": enc["attention_mask"].astype(np.int64)}
+    def encode_texts(self, texts: list) -> dict[str, np.ndarray]:
+        """Texts (or (text, pair) tuples) as the model's inputs, padded to the longest."""
+        assert self.encoder is not None
+        return self.encoder(texts)
 
     def encode_images(self, paths: list[str]) -> dict[str, np.ndarray]:
         from PIL import Image
