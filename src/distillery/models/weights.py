@@ -19,6 +19,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             sd = load_file(str(p))
+        elif p.suffix == ".npz":  # arrays by name (e.g. converted Keras weights); never pickled objects
+            import numpy as np
+
+            with np.load(str(p), allow_pickle=False) as z:
+                sd = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
         else:
             sd = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # corrupted files raise many types
@@ -45,6 +50,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_weights(net: Network, path: str | Path) -> None:
     """Load ``path`` into ``net``. A head whose shape differs (other classes) is skipped: ``net.head_fits=False``."""
     sd = read_state_dict(path)
+    adapt = getattr(net, "adapt_state_dict", None)
+    if adapt is not None:  # a network that knows another library's names and layouts (MobileNet v1: Keras)
+        sd = adapt(sd)
     own = net.state_dict()
     head_prefix = net.head_attr + "."
     sd = _as_wrapper_keys(net, sd, head_prefix)
@@ -64,7 +72,8 @@ def load_weights(net: Network, path: str | Path) -> None:
     net.load_state_dict(sd, strict=False)
     net.head_fits = head_ok
     if not head_ok:
-        src_shape = next((tuple(v.shape) for k, v in read_state_dict(path).items() if k.startswith(head_prefix)), None)
+        full = adapt(read_state_dict(path)) if adapt is not None else read_state_dict(path)
+        src_shape = next((tuple(v.shape) for k, v in full.items() if k.startswith(head_prefix)), None)
         net.head_mismatch = f"checkpoint head {src_shape} vs {net.num_classes} task classes"
 
 
