@@ -86,9 +86,10 @@ def test_an_export_folder_is_self_describing(make_image_config, tmp_path):
     assert "int8" not in info["files"] and info["opset"] >= 17
 
 
-@pytest.mark.parametrize("spec", ["hf", "timm", "torchvision"])
+@pytest.mark.parametrize("spec", ["hf", "timm", "torchvision", "mobilenet_v1"])
 def test_hub_source_students_export_with_parity(spec, make_text_config, make_image_config, tmp_path):
-    """``hf:``, ``timm:`` and ``torchvision:`` students go through the same exporter (tiny configurations)."""
+    """``hf:``, ``timm:``, ``torchvision:`` and MobileNet students go through the same exporter (tiny
+    configurations)."""
     if spec == "hf":
         raw = make_text_config("run")
         raw["student"] = {"model": raw["teacher"]["model"]}  # the tiny BERT folder, trained from random init
@@ -97,7 +98,8 @@ def test_hub_source_students_export_with_parity(spec, make_text_config, make_ima
         raw["student"] = ({"model": "timm:vit_tiny_patch16_224", "kwargs": {"img_size": 32, "patch_size": 8,
                                                                              "embed_dim": 32, "depth": 1,
                                                                              "num_heads": 2}}
-                          if spec == "timm" else {"model": "torchvision:mobilenet_v3_small"})
+                          if spec == "timm" else {"model": "torchvision:mobilenet_v3_small"} if spec == "torchvision"
+                          else {"model": "mobilenet_v1"})
     d = _finished(raw, epochs=1)
     info = export_run(d, tmp_path / "e", quiet=True)
     parity = info["parity"]
@@ -121,8 +123,9 @@ def test_predicting_with_an_export_imports_no_torch(make_text_config, tmp_path):
 
     d = _finished(make_text_config("run"), epochs=1)
     export_run(d, tmp_path / "e", quiet=True)
-    code = ("import sys, json; from distillery.cli import main; rc = main(['predict', sys.argv[1], 'my card was lost']);"
-            " print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))")
+    code = ("import sys, json; from distillery.cli import main; "
+            "rc = main(['predict', sys.argv[1], 'my card was lost']); "
+            "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "e")], capture_output=True, text=True)
     lines = r.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == {"rc": 0, "torch": False}, r.stderr[-2000:]
