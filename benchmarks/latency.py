@@ -85,7 +85,7 @@ def task(name: str, run_dir: Path, threads: int, work: Path) -> dict:
     from distillery.config import build_config
     from distillery.data import load_task_data
     from distillery.export import export_run
-    from distillery.export.onnx import CALIBRATION_SAMPLES, export_network, quantize_model
+    from distillery.export.onnx import calibration_batches, export_network, quantize_model
     from distillery.models import count_params, create_model
     from distillery.rundir import read_run_config
     from distillery.students import load_student
@@ -110,7 +110,7 @@ def task(name: str, run_dir: Path, threads: int, work: Path) -> dict:
     t_dir = work / f"{name}_teacher"
     t_dir.mkdir()
     export_network(teacher, {k: v[:2] for k, v in inputs.items()}, t_dir / "model.onnx", text, cfg.teacher.model)
-    calib = None if text else data.train.inputs[:CALIBRATION_SAMPLES].numpy().astype(np.uint8)
+    calib = calibration_batches(s_dir, info, data.train)  # the student's encoding: the same tokenizer and inputs
     quantize_model(t_dir / "model.onnx", t_dir / "model.int8.onnx", teacher, calib)
     result.update({"teacher": cfg.teacher.model, "teacher_params": count_params(teacher),
                    "teacher_accuracy": (metrics.get("teacher") or {}).get("accuracy"),

@@ -60,10 +60,10 @@ def export_network(net: nn.Module, example: dict[str, np.ndarray], path: Path, d
         raise DistilleryError(f"{what}: cannot be exported to ONNX ({type(e).__name__}: {first})") from None
 
 
-def quantize_model(src: Path, dst: Path, net: nn.Module, calibration: np.ndarray | None) -> str:
-    """int8 of the ONNX model ``src`` into ``dst`` (static with ``calibration`` images for conv nets, else
+def quantize_model(src: Path, dst: Path, net: nn.Module, calibration: list[dict[str, np.ndarray]] | None) -> str:
+    """int8 of the ONNX model ``src`` into ``dst`` (static with ``calibration`` batches for conv nets, else
     dynamic); returns the method used."""
-    return _quantize(src.parent, net, calibration, calibration is None, src=src, dst=dst)
+    return _quantize(src.parent, net, calibration, False, src=src, dst=dst)
 
 
 def _has_conv(net: nn.Module) -> bool:
@@ -140,8 +140,7 @@ def _export(net, meta, tok, run_dir: Path, data, tmp: Path, quantize: str | None
     labels = data.test.labels.numpy()
     acc = {"fp32": _accuracy(OnnxStudent(tmp, "fp32").run(everything), labels)}
     if quantize == "int8":
-        calib = None if text else data.train.inputs[:CALIBRATION_SAMPLES].numpy().astype(np.uint8)
-        method = _quantize(tmp, net, calib, text)
+        method = _quantize(tmp, net, calibration_batches(tmp, runner_meta, data.train), text)
         runner_meta["files"]["int8"] = "model.int8.onnx"
         atomic_write_text(tmp / EXPORT_FILE, json.dumps(runner_meta))
         acc["int8"] = _accuracy(OnnxStudent(tmp, "int8").run(everything), labels)
@@ -160,6 +159,18 @@ def _inputs(folder: Path, runner_meta: dict[str, Any], split, n: int | None) -> 
     return {"pixel_values": split.inputs[:k].numpy().astype(np.uint8)}
 
 
+def calibration_batches(folder: Path, runner_meta: dict[str, Any], split) -> list[dict[str, np.ndarray]]:
+    """The first :data:`CALIBRATION_SAMPLES` training examples as the model's inputs, in batches of 32 (texts
+    padded per batch, as a user's batches are), for static int8 calibration."""
+    k = min(CALIBRATION_SAMPLES, len(split))
+    if runner_meta["modality"] == "text":
+        enc = TextEncoder(folder / "tokenizer", runner_meta["max_length"])
+        texts = list(split.inputs[:k])
+        return [enc(texts[i:i + 32]) for i in range(0, k, 32)]
+    images = split.inputs[:k].numpy().astype(np.uint8)
+    return [{"pixel_values": images[i:i + 32]} for i in range(0, k, 32)]
+
+
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(-1) == labels).mean())
 
@@ -171,10 +182,11 @@ def _opset(path: Path) -> int | None:
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def _quantize(tmp: Path, net: nn.Module, calib: np.ndarray | None, text: bool, src: Path | None = None,
+def _quantize(tmp: Path, net: nn.Module, calib: list[dict[str, np.ndarray]] | None, text: bool,
+              src: Path | None = None,
               dst: Path | None = None) -> str:
-    """int8 with ONNX Runtime: static (QDQ, per-channel weights, calibrated on training images) for conv nets on
-    images, dynamic (weights int8, activations quantised on the fly) otherwise."""
+    """int8 with ONNX Runtime: static (QDQ, per-channel weights, calibrated on training examples) for conv nets
+    (the text CNN, the ResNets, MobileNet), dynamic (weights int8, activations quantised on the fly) otherwise."""
     import logging
 
     root = logging.getLogger()  # onnxruntime.quantization calls logging.basicConfig(level=INFO): undone below
@@ -186,7 +198,8 @@ def _quantize(tmp: Path, net: nn.Module, calib: np.ndarray | None, text: bool, s
         root.setLevel(saved[1])
 
 
-def _quantize_with_ort(src: Path, dst: Path, net: nn.Module, calib: np.ndarray | None, text: bool) -> str:
+def _quantize_with_ort(src: Path, dst: Path, net: nn.Module, calib: list[dict[str, np.ndarray]] | None,
+                       text: bool) -> str:
     from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -196,19 +209,22 @@ def _quantize_with_ort(src: Path, dst: Path, net: nn.Module, calib: np.ndarray |
     except Exception:  # pre-processing only helps; quantise the model as exported
         shutil.copy(src, pre)
     try:
-        if not text and calib is not None and _has_conv(net):
+        if calib and _has_conv(net):
             from onnxruntime.quantization import CalibrationDataReader, QuantFormat
 
             class Reader(CalibrationDataReader):
                 def __init__(self):
-                    self.batches = iter([{"pixel_values": calib[i:i + 32]} for i in range(0, len(calib), 32)])
+                    self.batches = iter(calib)
 
                 def get_next(self):
                     return next(self.batches, None)
 
+            n = sum(len(next(iter(b.values()))) for b in calib)
+            # Gather (an embedding lookup) stays float: quantising the token embeddings costs accuracy for no speed
             quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-            return f"static (QDQ, per-channel, calibrated on {len(calib)} training images)"
+                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                            op_types_to_quantize=["Conv", "MatMul", "Gemm"])
+            return f"static (QDQ, per-channel, calibrated on {n} training examples)"
         quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
         return "dynamic (int8 weights, activations quantised at run time)"
     except Exception as e:
