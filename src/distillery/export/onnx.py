@@ -61,9 +61,18 @@ def export_network(net: nn.Module, example: dict[str, np.ndarray], path: Path, d
 
 
 def quantize_model(src: Path, dst: Path, net: nn.Module, calibration: list[dict[str, np.ndarray]] | None) -> str:
-    """int8 of the ONNX model ``src`` into ``dst`` (static with ``calibration`` batches for conv nets, else
-    dynamic); returns the method used."""
-    return _quantize(src.parent, net, calibration, False, src=src, dst=dst)
+    """int8 of the ONNX model ``src`` into ``dst`` with ONNX Runtime: static (QDQ, per-channel weights, calibrated
+    on the ``calibration`` batches) for conv nets (the text CNN, the ResNets, MobileNet), dynamic (weights int8,
+    activations quantised on the fly) otherwise; returns the method used."""
+    import logging
+
+    root = logging.getLogger()  # onnxruntime.quantization calls logging.basicConfig(level=INFO): undone below
+    saved = (list(root.handlers), root.level)
+    try:
+        return _quantize_with_ort(src, dst, net, calibration)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
 
 
 def _has_conv(net: nn.Module) -> bool:
@@ -120,7 +129,8 @@ def _export(net, meta, tok, run_dir: Path, data, tmp: Path, quantize: str | None
     t0 = time.perf_counter()
     export_network(net, {n: probe[n][:2] for n in names}, tmp / "model.onnx", text, f"student {meta['model']}")
     export_s = time.perf_counter() - t0
-    ort_logits = OnnxStudent(tmp, "fp32").run(probe)
+    fp32 = OnnxStudent(tmp, "fp32")
+    ort_logits = fp32.run(probe)
     with torch.no_grad():
         ref = net({n: torch.from_numpy(probe[n]) for n in names}).logits.numpy()
     diff = float(np.abs(ort_logits - ref).max())
@@ -138,9 +148,10 @@ def _export(net, meta, tok, run_dir: Path, data, tmp: Path, quantize: str | None
                             "torch": torch.__version__}
     everything = _inputs(tmp, runner_meta, data.test, None)
     labels = data.test.labels.numpy()
-    acc = {"fp32": _accuracy(OnnxStudent(tmp, "fp32").run(everything), labels)}
+    acc = {"fp32": _accuracy(fp32.run(everything), labels)}
     if quantize == "int8":
-        method = _quantize(tmp, net, calibration_batches(tmp, runner_meta, data.train), text)
+        method = quantize_model(tmp / "model.onnx", tmp / "model.int8.onnx", net,
+                                calibration_batches(tmp, runner_meta, data.train))
         runner_meta["files"]["int8"] = "model.int8.onnx"
         atomic_write_text(tmp / EXPORT_FILE, json.dumps(runner_meta))
         acc["int8"] = _accuracy(OnnxStudent(tmp, "int8").run(everything), labels)
@@ -182,24 +193,7 @@ def _opset(path: Path) -> int | None:
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def _quantize(tmp: Path, net: nn.Module, calib: list[dict[str, np.ndarray]] | None, text: bool,
-              src: Path | None = None,
-              dst: Path | None = None) -> str:
-    """int8 with ONNX Runtime: static (QDQ, per-channel weights, calibrated on training examples) for conv nets
-    (the text CNN, the ResNets, MobileNet), dynamic (weights int8, activations quantised on the fly) otherwise."""
-    import logging
-
-    root = logging.getLogger()  # onnxruntime.quantization calls logging.basicConfig(level=INFO): undone below
-    saved = (list(root.handlers), root.level)
-    try:
-        return _quantize_with_ort(src or tmp / "model.onnx", dst or tmp / "model.int8.onnx", net, calib, text)
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-
-
-def _quantize_with_ort(src: Path, dst: Path, net: nn.Module, calib: list[dict[str, np.ndarray]] | None,
-                       text: bool) -> str:
+def _quantize_with_ort(src: Path, dst: Path, net: nn.Module, calib: list[dict[str, np.ndarray]] | None) -> str:
     from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

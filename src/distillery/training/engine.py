@@ -41,14 +41,13 @@ def verify_checkpoint(path: str | Path) -> None:
                               "it was written); it is not used. Delete the run directory to start over")
 
 
-def _kept_csv_rows(csv_path: Path, ckpt_path: str) -> list[dict[str, str]]:
-    """The rows of ``logs/metrics.csv`` up to the epoch a resume starts after (Lightning's CSV writer deletes the
-    file when it opens it; rows logged after the checkpoint are logged again by the resumed run)."""
+def _kept_csv_rows(csv_path: Path, done: int) -> list[dict[str, str]]:
+    """The rows of ``logs/metrics.csv`` up to epoch ``done``, the checkpoint's, that a resume starts after
+    (Lightning's CSV writer deletes the file when it opens it; later rows are logged again by the resumed run)."""
     import csv
 
     if not csv_path.is_file():
         return []
-    done = int(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("epoch", -1))
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
     return [{k: v for k, v in r.items() if v not in ("", None)} for r in rows
@@ -74,8 +73,10 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
     purge_step = None
     if ckpt_path is not None:
         verify_checkpoint(ckpt_path)
-        kept_rows = _kept_csv_rows(run_dir / "logs" / "metrics.csv", ckpt_path)
-        purge_step = int(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("global_step", 0))
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        kept_rows = _kept_csv_rows(run_dir / "logs" / "metrics.csv", int(saved.get("epoch", -1)))
+        purge_step = int(saved.get("global_step", 0))
+        del saved
     csv_logger = CSVLogger(run_dir / "logs", name="", version="")
     # TensorBoard hides the events a killed segment logged after its checkpoint (they are logged again)
     loggers = [csv_logger, *([TensorBoardLogger(run_dir / "logs", name="tensorboard", version="",

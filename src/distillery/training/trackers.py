@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import DistilleryError
+from ..fileio import atomic_write_text
 
 RUN_IDS = "tracker_runs.json"  # in <run dir>/logs: the tracker run of each logger, continued on resume
 
@@ -47,10 +48,8 @@ def tracker_loggers(cfg: Config, run_dir: Path) -> list[Any]:
     loggers: list[Any] = []
     name = out.run_name or run_dir.name
     if "mlflow" in out.loggers:
-        try:
-            from lightning.pytorch.loggers import MLFlowLogger
-        except ImportError:  # pragma: no cover - lightning always has the class
-            raise DistilleryError("output.loggers: mlflow needs the mlflow package (pip install mlflow)") from None
+        from lightning.pytorch.loggers import MLFlowLogger
+
         try:
             import mlflow  # noqa: F401
         except ImportError:
@@ -82,7 +81,7 @@ def start(loggers: list[Any], cfg: Config, run_dir: Path) -> None:
         lg.log_hyperparams(flatten(cfg.to_dict()))
     if ids:
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        (run_dir / "logs" / RUN_IDS).write_text(json.dumps(ids))
+        atomic_write_text(run_dir / "logs" / RUN_IDS, json.dumps(ids))
 
 
 def finish(loggers: list[Any], metrics: dict[str, Any]) -> None:
