@@ -16,7 +16,7 @@ from .losses import build_loss_set, resolve_terms, term_needs_teacher
 from .models import count_params
 from .rundir import claimed, last_checkpoint, write_config, write_metrics
 from .runtime import is_rank_zero, log
-from .tasks.base import RunState, task_for
+from .tasks.base import RunState, task_for, teacher_bf16
 
 
 def execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def _train(cfg: Config, run_dir: Path, term_spec: dict, needs_teacher: bool, qui
     # preparing the teacher (head training, cache build) must not move the run's random stream: the student's
     # projectors, dropout and everything after are then the same whether the head or cache were built or reused
     rng_state = torch.get_rng_state()
-    teacher = task.teacher_outputs(cfg, prep, meter, bf16, quiet) if prep.teacher is not None else None
+    teacher = task.teacher_outputs(cfg, prep, meter, teacher_bf16(cfg), quiet) if prep.teacher is not None else None
     torch.set_rng_state(rng_state)
     loss_set = build_loss_set(prep.term_spec, task.term_context(cfg, prep))
     task.check_terms(cfg, prep, loss_set, quiet)

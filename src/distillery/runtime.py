@@ -26,6 +26,16 @@ def autocast_ctx(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 matmuls are fast on ``device``: a CUDA GPU with bf16, or a CPU with AVX-512 BF16 or AMX
+    (elsewhere bf16 autocast is emulated and slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    return bool(cpu is not None and (getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                                     or getattr(cpu, "_is_amx_tile_supported", lambda: False)()))
+
+
 def device_of(net: nn.Module) -> torch.device:
     """Where ``net``'s parameters live (CPU for a module without parameters): its inputs go there."""
     p = next(net.parameters(), None)

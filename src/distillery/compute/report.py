@@ -28,9 +28,14 @@ def probe(net: Network, batch: dict[str, Any], side: str):
 def latency_ms(net: Network, loader, side: str, batches: int = 5, bf16: bool = False) -> float:
     """Milliseconds per sample for batched inference (eval, no grad): the fastest of a few timed batches after a
     warm-up batch, so that other work on a shared machine inflates it as little as possible."""
+    from torch.utils.data import DataLoader
+
     net.eval()
     device = device_of(net)
     best = float("inf")
+    if loader.batch_size is None:  # batches sorted by length: time the split's own order, not its shortest texts
+        first = next(iter(loader.batch_sampler))
+        loader = DataLoader(loader.dataset, batch_size=len(first), collate_fn=loader.collate_fn)
     with torch.no_grad():
         for i, batch in enumerate(loader):
             if i > batches:

@@ -83,6 +83,13 @@ class TextDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def lengths(self) -> list[int]:
+        """Tokens per example (the longer tokenisation when teacher and student differ): evaluation batches
+        examples of similar length, so little of a batch is padding."""
+        if self.teacher_ids is None:
+            return [len(s) for s in self.student_ids]
+        return [max(len(s), len(t)) for s, t in zip(self.student_ids, self.teacher_ids, strict=True)]
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {"student": self.student_ids[i], "teacher": None if self.teacher_ids is None else self.teacher_ids[i],
                 "label": self.labels[i], "index": i}
@@ -112,12 +119,16 @@ class TextCollator:
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,
                 collate) -> DataLoader:
     """Training (``shuffle``): seeded global batches, each process of a distributed run taking its slice (on one
-    process exactly a shuffled ``DataLoader``'s batches); evaluation: sequential."""
-    from .samplers import GlobalBatchSampler
+    process exactly a shuffled ``DataLoader``'s batches); evaluation: sequential, or for examples of varying
+    length (a dataset with ``lengths()``) batches of similar length (every consumer orders outputs by index)."""
+    from .samplers import GlobalBatchSampler, SortedBatchSampler
 
     gen = torch.Generator().manual_seed(seed)
     common = {"num_workers": num_workers, "collate_fn": collate, "generator": gen,
               "persistent_workers": num_workers > 0}
     if shuffle:
         return DataLoader(dataset, batch_sampler=GlobalBatchSampler(len(dataset), batch_size, gen), **common)
+    lengths = getattr(dataset, "lengths", None)
+    if lengths is not None:  # variable-length examples: evaluated in batches of similar length
+        return DataLoader(dataset, batch_sampler=SortedBatchSampler(lengths(), batch_size), **common)
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, **common)

@@ -102,5 +102,6 @@ class Loaders:
 
 def probe_batch(loaders: Loaders) -> dict[str, Any]:
     """Two test samples, for the forward passes that check (and shape) what the loss terms get."""
-    batch = next(iter(loaders.test))
+    ds = loaders.test.dataset  # its first two examples (the loader may batch by length)
+    batch = loaders.collate([ds[i] for i in range(min(2, len(ds)))])  # type: ignore[index, arg-type]
     return {k: ({n: x[:2] for n, x in v.items()} if isinstance(v, dict) else v[:2]) for k, v in batch.items()}

@@ -262,6 +262,7 @@ def _nonempty_texts(cfg: DataConfig, split: str, columns: dict[str, list[Any]], 
                     ) -> tuple[list[int] | None, list[list[str]]]:
     """The texts of each column as strings. Rows whose text is empty, blank or missing are refused (naming the
     first rows), or dropped with a notice under ``data.drop_empty``; returns the kept row indices (None: all)."""
+    columns = {c: list(v) for c, v in columns.items()}  # one read of each column (item access is per-row slow)
     n = len(next(iter(columns.values())))
     bad = sorted({i for vals in columns.values() for i, t in enumerate(vals) if _is_blank(t)})
     if bad and not cfg.drop_empty:

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import Config
 from ..losses import LossSet, TermContext
+from ..runtime import bf16_supported, compute_device
 
 
 @dataclass
@@ -74,6 +75,16 @@ class RunState:
         return tc.batch_size * tc.accumulate_grad_batches * self.module.trainer.world_size
 
 
+def teacher_bf16(cfg: Config) -> bool:
+    """Whether the frozen teacher runs under bf16 autocast (``teacher.precision``; ``auto``: where the device has
+    fast bf16, or when the student trains under bf16)."""
+    if cfg.teacher is None:
+        return False
+    if cfg.teacher.precision != "auto":
+        return cfg.teacher.precision == "bf16"
+    return "bf16" in str(cfg.train.precision) or bf16_supported(compute_device(cfg.train.accelerator))
+
+
 class Task:
     """One kind of run. Subclasses implement every method; the skeleton calls them in this order."""
 
@@ -85,7 +96,8 @@ class Task:
         raise NotImplementedError
 
     def teacher_outputs(self, cfg: Config, prep: Prepared, meter, bf16: bool, quiet: bool) -> TeacherPart:
-        """Give the teacher a head if it needs one, and its outputs (cached or live); FLOPs into ``meter``."""
+        """Give the teacher a head if it needs one, and its outputs (cached or live); FLOPs into ``meter``.
+        ``bf16``: the teacher's precision (:func:`teacher_bf16`), not the student's."""
         raise NotImplementedError
 
     def term_context(self, cfg: Config, prep: Prepared) -> TermContext:

@@ -16,15 +16,16 @@ from ..data import TaskData, load_task_data
 from ..data.batching import ImageDataset
 from ..data.loaders import Loaders, Tokenizers, augments, load_tokenizers, probe_batch
 from ..errors import DistilleryError
+from ..features import Features
 from ..fileio import verify_hash, write_with_hash
 from ..losses import TERMS, LossSet, TermContext, check_requirements
 from ..models import Network, count_params, create_model
-from ..runtime import cache_root, compute_device, log, weights_fingerprint
+from ..runtime import autocast_ctx, cache_root, compute_device, device_of, log, weights_fingerprint
 from ..students import TEXT_BUILTINS_NEED_VOCAB, save_student, student_kwargs
 from ..teacher import LiveTeacher, compute_features, prepare_head
 from ..teacher.plan import cache_plan, open_teacher_cache
 from ..training.distributed import GATHERABLE
-from .base import Prepared, RunState, Task, TeacherPart, register_task
+from .base import Prepared, RunState, Task, TeacherPart, register_task, teacher_bf16
 
 HUB_SOURCES = ("hf:", "timm:", "torchvision:")
 
@@ -74,7 +75,7 @@ class Classification(Task):
                 teacher.set_channels_last()
         augment = augments(cfg, data.modality)
         need = set().union(*(TERMS[n].needs_teacher for n, (w, _) in term_spec.items() if w != 0))
-        plan = cache_plan(cfg, need, data.modality, augment, bf16, quiet) if teacher is not None else None
+        plan = cache_plan(cfg, need, data.modality, augment, teacher_bf16(cfg), quiet) if teacher is not None else None
         loaders = Loaders(cfg, data, tok, views=plan.views if plan is not None else 0)
         if len(loaders.train) == 0:
             raise DistilleryError("data: the training split is empty")
@@ -153,11 +154,13 @@ class Classification(Task):
         if plan is not None:
             outputs, cache_report = open_teacher_cache(cfg, self._cache_key(cfg, prep, plan, bf16), plan,
                                                        len(data.student_train), teacher, self._view_dataset(cfg, prep),
-                                                       loaders.collate, bf16, quiet, meter)
+                                                       loaders.collate, bf16, quiet, meter,
+                                                       known=self._known(teacher, head, plan, loaders, bf16))
             prior_s += cache_report.total_build_s
         else:
             outputs = LiveTeacher(teacher, bf16=bf16)
-        report = {"spec": cfg.teacher.model, "accuracy": self._teacher_accuracy(cfg, teacher, data, loaders, bf16),
+        report = {"spec": cfg.teacher.model, "precision": "bf16" if bf16 else "fp32",
+                  "accuracy": self._teacher_accuracy(cfg, teacher, data, loaders, bf16),
                   "params": count_params(teacher), "head": head.mode, "head_reused": head.reused,
                   "head_info": {k: v for k, v in head.info.items() if k != "key"},
                   "outputs": "cached" if cache_report is not None else "live",
@@ -166,6 +169,30 @@ class Classification(Task):
         log(f"teacher test accuracy {report['accuracy']:.4f} ({report['params']:,} params, "
             f"outputs {report['outputs']})", quiet)
         return TeacherPart(outputs, report, prior_s, detach)
+
+    @staticmethod
+    def _known(teacher: Network, head, plan, loaders: Loaders, bf16: bool):
+        """The cache rows the head's preparation already computed: the linear probe ran the teacher over the
+        un-augmented labelled training split, which (without augmentation) is the first rows of the cache's one
+        view; its embeddings and, through the new head, its logits are stored instead of a second pass."""
+        emb = head.features.get("train_eval", {}).get("embedding")
+        plain = type(teacher).forward is Network.forward  # logits = head(embedding), nothing else
+        if emb is None or not plain or plan.views != 1 or loaders.augment or not set(plan.features) <= {
+                "logits", "embedding"}:
+            return None
+        lin = teacher.get_head()
+        device = device_of(teacher)
+
+        @torch.no_grad()
+        def known(view: int, rows: list[int]) -> Features | None:
+            if rows[-1] >= len(emb):  # the transfer set's rows: the teacher has not seen them
+                return None
+            e = emb[rows]
+            with autocast_ctx(device, bf16):
+                logits = lin(e.to(device))
+            return Features(embedding=e, logits=logits)
+
+        return known
 
     @staticmethod
     def _cache_key(cfg: Config, prep: Prepared, plan, bf16: bool) -> dict[str, Any]:
@@ -278,7 +305,7 @@ class Classification(Task):
                         "params": count_params(student),
                         "latency_ms_per_sample": round(latency_ms(student, loaders.test, "student", bf16=bf16), 4)},
             "train": {**state.train_section(),
-                      "train_size": len(data.train),
+                      "train_size": len(data.train), "val_size": len(data.val) if data.val is not None else 0,
                       "transfer_size": len(data.transfer) if data.transfer is not None else 0,
                       "synthetic_size": len(data.synthetic) if data.synthetic is not None else 0,
                       "effective_batch_size": state.effective_batch_size(),
@@ -291,7 +318,8 @@ class Classification(Task):
         if isinstance(outputs, LiveTeacher) and teacher_report is not None:
             teacher_report["live_forward_s"] = round(outputs.forward_s, 3)
         if teacher is not None and teacher_report is not None:
-            teacher_report["latency_ms_per_sample"] = round(latency_ms(teacher, loaders.test, "teacher", bf16=bf16), 4)
+            teacher_report["latency_ms_per_sample"] = round(latency_ms(teacher, loaders.test, "teacher",
+                                                                       bf16=teacher_bf16(cfg)), 4)
         state.done_line = (f"student test accuracy {test_acc:.4f} (best over epochs "
                            f"{metrics['student']['best_accuracy']:.4f})")
         return metrics

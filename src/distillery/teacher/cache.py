@@ -43,6 +43,9 @@ FORMAT_VERSION = 1
 STORAGE = {"fp32": (np.float32, None), "fp16": (np.float16, None), "bf16": (np.uint16, torch.bfloat16)}
 
 
+Known = Callable[[int, list[int]], Features | None]  # (view, rows) -> the teacher's Features already computed
+
+
 @dataclass
 class CacheSettings:
     """What to store and how: ``features`` (names of Features), ``views``, storage ``dtype``, logits ``topk``."""
@@ -271,10 +274,11 @@ class TeacherCache:
     def build(self, net: nn.Module, dataset_for_view: Callable[[int], Dataset], collate, batch_size: int,
               device: torch.device, bf16: bool, progress: bool,
               flops: Callable[[], float] | None = None,
-              only: Callable[[int, int], bool] | None = None) -> tuple[float, float]:
+              only: Callable[[int, int], bool] | None = None, known: Known | None = None) -> tuple[float, float]:
         """Compute every missing chunk (those ``only(view, chunk)`` selects: a shard); returns (wall seconds, seconds
         spent in the teacher's forward). ``flops`` reads a running FLOP count of the teacher's forward passes; the
-        manifest keeps the build's total."""
+        manifest keeps the build's total. ``known(view, rows)`` may give the teacher's Features for those rows when
+        an earlier pass (a linear probe's) already computed them: they are stored without running the teacher."""
         s = self.settings
         n_chunks = -(-self.num_samples // s.chunk)
         todo = [(v, c) for v in range(s.views) for c in range(n_chunks) if f"{v}:{c}" not in self.manifest["done"]
@@ -293,9 +297,24 @@ class TeacherCache:
             if view != current_view:
                 ds, current_view = dataset_for_view(view), view
             lo, hi = c * s.chunk, min(self.num_samples, (c + 1) * s.chunk)
+            given = known(view, list(range(lo, hi))) if known is not None else None
+            if given is not None:  # the teacher already ran on these inputs (a probe's pass): stored, not re-run
+                flat = _flatten(given, s)
+                self._ensure_arrays(flat)
+                for name, values in flat.items():
+                    self._write(name, view, torch.arange(lo, hi), values)
+                for _ in range(-(-(hi - lo) // batch_size)):
+                    next(ticks, None)
+                f_last = self._finish_chunk(view, c, lo, hi, flops, f_last)
+                continue
+            rows: list[int] | range = range(lo, hi)
+            lengths = getattr(ds, "lengths", None)
+            if lengths is not None:  # texts: batches of similar length, little padding (rows are written by index)
+                per = lengths()
+                rows = sorted(rows, key=per.__getitem__)
             # an own generator: building the cache must not advance the global RNG (the run stays what it would be
             # with a live teacher)
-            loader = DataLoader(Subset(ds, range(lo, hi)), batch_size=batch_size, shuffle=False, collate_fn=collate,
+            loader = DataLoader(Subset(ds, rows), batch_size=batch_size, shuffle=False, collate_fn=collate,
                                 generator=torch.Generator().manual_seed(0))
             for batch in loader:
                 inputs = {k: v.to(device) for k, v in batch["teacher"].items()}
@@ -308,14 +327,7 @@ class TeacherCache:
                 for name, values in flat.items():
                     self._write(name, view, batch["index"], values)
                 next(ticks, None)
-            for arr in self.arrays.values():
-                arr.flush()
-            self.manifest["done"][f"{view}:{c}"] = _checksum(self.arrays, view, lo, hi)
-            if flops is not None:
-                now = flops()
-                self.manifest["build_flops"] = self.manifest.get("build_flops", 0.0) + now - f_last
-                f_last = now
-            self._save_manifest()
+            f_last = self._finish_chunk(view, c, lo, hi, flops, f_last)
         for _ in ticks:  # close the progress bar
             pass
         net.train(was_training)
@@ -325,6 +337,19 @@ class TeacherCache:
         self.manifest["teacher_forward_s"] = self.manifest.get("teacher_forward_s", 0.0) + t_fwd
         self._save_manifest()
         return wall, t_fwd
+
+    def _finish_chunk(self, view: int, c: int, lo: int, hi: int, flops: Callable[[], float] | None,
+                      f_last: float) -> float:
+        """Record a written chunk (its checksum, the FLOPs since ``f_last``) in the manifest; returns the count."""
+        for arr in self.arrays.values():
+            arr.flush()
+        self.manifest["done"][f"{view}:{c}"] = _checksum(self.arrays, view, lo, hi)
+        now = f_last
+        if flops is not None:
+            now = flops()
+            self.manifest["build_flops"] = self.manifest.get("build_flops", 0.0) + now - f_last
+        self._save_manifest()
+        return now
 
     def size_bytes(self) -> int:
         return sum(a.nbytes for a in self.arrays.values())
@@ -384,8 +409,8 @@ class CachedTeacher(TeacherOutputs):
 def open_cache(root: Path, key: dict[str, Any], settings: CacheSettings, num_samples: int, net: nn.Module,
                dataset_for_view: Callable[[int], Dataset], collate, batch_size: int, device: torch.device,
                bf16: bool, progress: bool, notify: Callable[[str], None],
-               flops: Callable[[], float] | None = None,
-               shard: tuple[int, int] | None = None) -> tuple[CachedTeacher, CacheReport]:
+               flops: Callable[[], float] | None = None, shard: tuple[int, int] | None = None,
+               known: Known | None = None) -> tuple[CachedTeacher, CacheReport]:
     """Open the cache at ``root`` (verifying it), build or finish it if needed, and return its reader. A process
     that finds another one building the same cache waits for it, then reuses the result.
 
@@ -394,15 +419,15 @@ def open_cache(root: Path, key: dict[str, Any], settings: CacheSettings, num_sam
     processes coordinate through files, so ``root`` must be on a filesystem they all see."""
     if shard is not None and shard[1] > 1:
         return _open_sharded(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device,
-                             bf16, progress, notify, flops, shard)
+                             bf16, progress, notify, flops, shard, known)
     with locked(Path(root) / ".lock", f"teacher cache {root}", wait=True,
                 on_wait=lambda: notify(f"teacher cache {root}: another process is building it; waiting")):
         return _open_locked(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device,
-                            bf16, progress, notify, flops)
+                            bf16, progress, notify, flops, known)
 
 
 def _open_locked(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device, bf16,
-                 progress, notify, flops) -> tuple[CachedTeacher, CacheReport]:
+                 progress, notify, flops, known=None) -> tuple[CachedTeacher, CacheReport]:
     cache = TeacherCache(root, key, settings, num_samples)
     notices = cache.open()
     for n in notices:
@@ -415,7 +440,8 @@ def _open_locked(root, key, settings, num_samples, net, dataset_for_view, collat
         if started:
             notify(f"teacher cache {root}: resuming an interrupted build "
                    f"({len(cache.manifest['done'])} chunk(s) already done)")
-        wall, fwd = cache.build(net, dataset_for_view, collate, batch_size, device, bf16, progress, flops)
+        wall, fwd = cache.build(net, dataset_for_view, collate, batch_size, device, bf16, progress, flops,
+                                known=known)
     return CachedTeacher(cache), _report(cache, status, wall, fwd, notices)
 
 
@@ -441,7 +467,7 @@ def _manifest_complete(path: Path) -> bool:
 
 
 def _open_sharded(root, key, settings, num_samples, net, dataset_for_view, collate, batch_size, device, bf16,
-                  progress, notify, flops, shard) -> tuple[CachedTeacher, CacheReport]:
+                  progress, notify, flops, shard, known=None) -> tuple[CachedTeacher, CacheReport]:
     rank, world = shard
     root = Path(root)
     lock = root / ".lock"
@@ -459,7 +485,7 @@ def _open_sharded(root, key, settings, num_samples, net, dataset_for_view, colla
         fwd = 0.0
         if not part.complete:
             _, fwd = part.build(net, dataset_for_view, collate, batch_size, device, bf16, progress, flops,
-                                only=lambda v, c: (v * n_chunks + c) % world == rank)
+                                only=lambda v, c: (v * n_chunks + c) % world == rank, known=known)
     shard_roots = [root / "shards" / f"{world}" / f"{r}" for r in range(world)]
     if rank == 0:
         _wait_for(lambda: all(_manifest_complete(r / "manifest.json") for r in shard_roots),

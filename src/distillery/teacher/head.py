@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..compute.flops import FlopMeter, count_flops, shape_key
+from ..compute.flops import FlopMeter, shape_key
 from ..errors import DistilleryError
 from ..fileio import atomic_write_text, locked, sidecar, verify_hash, write_with_hash
 from ..models.base import Network
@@ -34,12 +34,19 @@ class HeadResult:
     reused: bool
     path: str | None
     info: dict[str, Any] = field(default_factory=dict)
+    # the teacher's features computed while preparing (split -> {"embedding": [N, D]}, sample order), not stored:
+    # the output cache takes them instead of running the teacher over the same inputs again
+    features: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
 
 
 def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, xv: torch.Tensor | None,
                      yv: torch.Tensor | None, l2_grid=(1e-4, 1e-3, 1e-2),
-                     max_iter: int = 200) -> tuple[nn.Linear, dict]:
-    """Multinomial logistic regression with L-BFGS; the L2 strength with the best validation accuracy wins."""
+                     max_iter: int = 200, meter: FlopMeter | None = None) -> tuple[nn.Linear, dict]:
+    """Multinomial logistic regression with L-BFGS; the L2 strength with the best validation accuracy wins.
+    With a ``meter``, every loss-and-gradient evaluation is charged to ``teacher_head`` (counted once, then
+    added: counting each evaluation would make the fit several times slower)."""
+    from contextlib import nullcontext
+
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
     xs = (x - mean) / scale
     best: tuple[float, float, torch.Tensor, torch.Tensor] | None = None
@@ -50,9 +57,11 @@ def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, xv: tor
         opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
 
         def closure(w=w, b=b, opt=opt, l2=l2):
-            opt.zero_grad()
-            loss = F.cross_entropy(xs @ w.T + b, y) + l2 * (w * w).sum()
-            loss.backward()
+            counted = meter.span("teacher_head", ("probe", tuple(xs.shape), num_classes)) if meter else nullcontext()
+            with counted:
+                opt.zero_grad()
+                loss = F.cross_entropy(xs @ w.T + b, y) + l2 * (w * w).sum()
+                loss.backward()
             return loss
 
         opt.step(closure)
@@ -161,17 +170,14 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
                                                 progress=progress, bf16=bf16)
         labels = {s: loaders[s].dataset.labels for s in feats}  # type: ignore[union-attr]
         xv = feats["val"]["embedding"] if "val" in feats else None
-        def probe():
-            return fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
-                                    labels.get("val"))
-
-        if meter is not None:
-            probe_flops, (head, info) = count_flops(probe)
-            meter.by_phase["teacher_head"] += probe_flops
-        else:
-            head, info = probe()
+        before = meter.by_phase["teacher_head"] if meter is not None else 0.0
+        head, info = fit_linear_probe(feats["train_eval"]["embedding"], labels["train_eval"], num_classes, xv,
+                                      labels.get("val"), meter=meter)
+        if meter is not None:  # the fit's own FLOPs, apart from the teacher's forward passes
+            info["probe_flops"] = meter.by_phase["teacher_head"] - before
         net.get_head().load_state_dict(head.state_dict())
-        result = HeadResult(mode=mode, reused=False, path=str(path), info=info)
+        result = HeadResult(mode=mode, reused=False, path=str(path), info=info,
+                            features=feats if mode == "lp" else {})  # a fine-tune changes the features
         if mode == "ft":
             _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
                       meter)

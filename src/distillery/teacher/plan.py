@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ..compute.flops import FlopMeter
 from ..config import Config
 from ..runtime import cache_root, device_of, launch_shard, log
-from .cache import CachedTeacher, CacheReport, CacheSettings, cache_digest, open_cache
+from .cache import CachedTeacher, CacheReport, CacheSettings, Known, cache_digest, open_cache
 
 CACHEABLE = {"logits", "embedding"}
 CACHEABLE_IMAGE = CACHEABLE | {"hidden_states"}  # fixed per-sample shapes for CNNs; text states vary in length
@@ -43,9 +43,10 @@ def cache_plan(cfg: Config, need: set[str], modality: str, augment: bool, bf16: 
 
 def open_teacher_cache(cfg: Config, key: dict[str, Any], plan: CacheSettings, num_samples: int, teacher: nn.Module,
                        dataset_for_view: Callable[[int], Dataset], collate, bf16: bool, quiet: bool,
-                       meter: FlopMeter) -> tuple[CachedTeacher, CacheReport]:
+                       meter: FlopMeter, known: Known | None = None) -> tuple[CachedTeacher, CacheReport]:
     """Open the teacher-output cache keyed by ``key`` (``teacher.cache`` a path, or ``auto``: under the cache root
-    by the key's digest); the whole build's FLOPs are charged, also when it is reused or resumed."""
+    by the key's digest); the whole build's FLOPs are charged, also when it is reused or resumed. ``known``: rows
+    whose teacher outputs an earlier pass computed (stored without running the teacher)."""
     assert cfg.teacher is not None
     tc = cfg.train
     root = (Path(cfg.teacher.cache).expanduser() if cfg.teacher.cache != "auto"
@@ -54,7 +55,7 @@ def open_teacher_cache(cfg: Config, key: dict[str, Any], plan: CacheSettings, nu
         reader, report = open_cache(root, key, plan, num_samples, teacher, dataset_for_view, collate,
                                     tc.eval_batch_size, device_of(teacher), bf16, tc.progress,
                                     notify=lambda m: log(f"note: {m}", quiet),
-                                    flops=lambda: meter.by_phase["cache_build"], shard=launch_shard())
+                                    flops=lambda: meter.by_phase["cache_build"], shard=launch_shard(), known=known)
     if report.build_flops is not None:
         meter.by_phase["cache_build"] = float(report.build_flops)
     log(f"teacher cache {report.status}: {root} ({report.size_bytes / 2**20:.1f} MiB, {plan.views} view(s)"

@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
-from ..data.samplers import ShardSampler
+from ..data.samplers import ShardSampler, SortedBatchSampler
 from ..errors import DistilleryError
 from ..fileio import sidecar, verify_hash, write_with_hash
 from ..runtime import is_rank_zero
@@ -62,8 +62,10 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
     monitor, mode = module.monitor
     # the best epoch by the monitored metric (none without a validation split: the last epoch is kept), and the
     # last epoch, written after every epoch (ModelCheckpoint's save_last writes it only when the best improves)
+    # (the best holds the weights only: it is reloaded for evaluation, never resumed from, and a third the size)
     best = (ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                            save_top_k=1, enable_version_counter=False) if monitor is not None else None)
+                            save_top_k=1, enable_version_counter=False, save_weights_only=True)
+            if monitor is not None else None)
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
     callbacks: list[Callback] = [*(extra_callbacks or []), *([best] if best is not None else []), last]
@@ -87,17 +89,29 @@ def fit(module: DistillationModule, train_loader: DataLoader, eval_loaders: list
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
                         num_nodes=cfg.num_nodes, strategy=cfg.strategy,
                         accumulate_grad_batches=cfg.accumulate_grad_batches,
-                        precision=cfg.precision, deterministic=cfg.deterministic, callbacks=callbacks,
+                        precision=cfg.precision, deterministic=_deterministic(cfg), callbacks=callbacks,
                         logger=loggers, log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(train_loader))),
                         num_sanity_val_steps=0, enable_progress_bar=cfg.progress, enable_model_summary=False,
                         default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()],
                         use_distributed_sampler=False)  # our samplers split batches and shards per process
     module.train_loader = train_loader
     # the training loader's GlobalBatchSampler slices global batches per process; evaluation is sharded here
-    sharded = [DataLoader(d.dataset, batch_size=d.batch_size, sampler=ShardSampler(len(d.dataset)),  # type: ignore
+    sharded = [DataLoader(d.dataset, batch_sampler=SortedBatchSampler(d.batch_sampler.lengths,
+                                                                      d.batch_sampler.batch_size, shard=True),
+                          collate_fn=d.collate_fn, num_workers=d.num_workers)
+               if isinstance(d.batch_sampler, SortedBatchSampler) else
+               DataLoader(d.dataset, batch_size=d.batch_size, sampler=ShardSampler(len(d.dataset)),  # type: ignore
                           collate_fn=d.collate_fn, num_workers=d.num_workers) for d in eval_loaders]
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=sharded, ckpt_path=ckpt_path)
     return best
+
+
+def _deterministic(cfg: TrainConfig) -> bool:
+    if cfg.deterministic != "auto":
+        return bool(cfg.deterministic)
+    from ..runtime import compute_device
+
+    return compute_device(cfg.accelerator).type != "cpu"
 
 
 def _rich_ok() -> bool:

@@ -1,0 +1,302 @@
+"""Issue-25 figures: distillery's whole job against the plain-loop floor for the same job, in one process.
+
+For each task, identical data (the same splits), student, batch size, epochs, precision and threads:
+
+- ``distillery``: ``distillery.api.run`` on the shipped config from a fresh teacher cache (nothing reused), timed
+  from the call to its return; the phases come from its metrics.json;
+- ``floor``: the job written as a plain PyTorch loop in this file: the teacher run once over every input (and once
+  per cached view with augmentation) in length-sorted batches, a linear probe on its embeddings where the teacher
+  has no head, then the student trained with cross-entropy + KD on the stored logits, the best validation epoch
+  tested.
+
+Tasks: Banking77 (MiniLM -> text CNN, ``au``, 12 epochs) and CIFAR-10 (ResNet-56 -> ResNet-20, ``au``, 5 epochs,
+standard augmentation with one cached view per epoch). Libraries are imported before either is timed. Prints a
+table; writes benchmarks/results/end_to_end.json.
+
+    python benchmarks/end_to_end.py                          # both tasks
+    python benchmarks/end_to_end.py --tasks banking77 --epochs 2 --out /tmp/e2e.json   # a quick look
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from distillery.api import run
+from distillery.config import load_config
+from distillery.data import load_task_data
+from distillery.data.batching import tokenize
+from distillery.models import create_model
+from distillery.models.hf import load_tokenizer
+from distillery.runtime import bf16_supported
+from distillery.teacher.head import fit_linear_probe
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = {
+    "banking77": (ROOT / "configs" / "banking77_minilm_to_textcnn.yaml", 12),
+    "cifar10": (ROOT / "configs" / "cifar10_resnet56_to_resnet20.yaml", 5),
+}
+
+
+class Clock:
+    """Wall seconds per named phase."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._t, 3)
+        self._t = now
+
+
+def _autocast(on: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=on)
+
+
+def _cosine(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+
+
+def _kd(s: torch.Tensor, t: torch.Tensor, temp: float) -> torch.Tensor:
+    return F.kl_div(F.log_softmax(s / temp, -1), F.log_softmax(t / temp, -1), reduction="batchmean",
+                    log_target=True) * temp * temp
+
+
+def _pad(rows: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
+    n = max(len(r) for r in rows)
+    ids = torch.full((len(rows), n), pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+    return {"input_ids": ids, "attention_mask": (torch.arange(n) < torch.tensor([len(r) for r in rows])[:, None]
+                                                 ).long()}
+
+
+def _train_student(cfg, student, batches_for_epoch, n_train: int, evaluate, t_logits, clock: Clock,
+                   bf16: bool) -> tuple[list[float], dict]:
+    """The plain loop: CE + KD on stored teacher logits; the best validation epoch kept. Returns epoch seconds."""
+    tc = cfg.train
+    steps = tc.epochs * -(-n_train // tc.batch_size)
+    if tc.optimizer == "sgd":  # fused kernels, as distillery uses them
+        opt = torch.optim.SGD(student.parameters(), lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay,
+                              nesterov=True, fused=True)
+    else:
+        opt = torch.optim.AdamW(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+    sched = _cosine(opt, steps)
+    gen = torch.Generator().manual_seed(tc.seed)
+    best, best_acc, epoch_s = None, -1.0, []
+    for epoch in range(tc.epochs):
+        t0 = time.perf_counter()
+        student.train()
+        for inputs, labels, index in batches_for_epoch(epoch, torch.randperm(n_train, generator=gen)):
+            with _autocast(bf16):
+                logits = student(inputs).logits.float()
+            loss = F.cross_entropy(logits, labels) + _kd(logits, t_logits(epoch, index), cfg.distill.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        epoch_s.append(round(time.perf_counter() - t0, 3))
+        clock.lap("train")
+        acc = evaluate(student, "val")
+        clock.lap("evaluate")
+        if acc > best_acc:
+            best_acc, best = acc, copy.deepcopy(student.state_dict())
+    student.load_state_dict(best)
+    return epoch_s, {"val_accuracy": best_acc}
+
+
+@torch.no_grad()
+def floor_text(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
+    clock = Clock()
+    tc = cfg.train
+    data = load_task_data(cfg.data, seed=tc.seed)
+    tok = load_tokenizer(cfg.teacher.model[3:])
+    pad = tok.pad_token_id or 0
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    ids = {k: tokenize(tok, s.inputs, cfg.data.max_length) for k, s in splits.items()}
+    labels = {k: s.labels for k, s in splits.items()}
+    teacher = create_model(cfg.teacher.model, data.num_classes, pretrained=True).eval()
+    clock.lap("data")
+
+    def embed(rows: list[list[int]]) -> torch.Tensor:  # mean-pooled, length-sorted batches, sample order kept
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = torch.empty(len(rows), teacher.embed_dim)
+        for lo in range(0, len(rows), tc.eval_batch_size):
+            idx = order[lo:lo + tc.eval_batch_size]
+            x = _pad([rows[i] for i in idx], pad)
+            with _autocast(bf16_teacher):
+                h = teacher.encoder(**x).last_hidden_state.float()
+            m = x["attention_mask"].unsqueeze(-1).float()
+            out[idx] = (h * m).sum(1) / m.sum(1).clamp_min(1)
+        return out
+
+    emb = {k: embed(v) for k, v in ids.items()}
+    clock.lap("teacher_forward")
+    with torch.enable_grad():
+        head, _ = fit_linear_probe(emb["train"], labels["train"], data.num_classes, emb["val"], labels["val"])
+    t_train = head(emb["train"])
+    teacher_acc = float((head(emb["test"]).argmax(1) == labels["test"]).float().mean())
+    clock.lap("probe")
+
+    student = create_model(cfg.student.model, data.num_classes, pretrained=False, vocab_size=len(tok),
+                           pad_token_id=pad, **cfg.student.kwargs)
+
+    def batches(epoch, perm):
+        for lo in range(0, len(perm), tc.batch_size):
+            idx = perm[lo:lo + tc.batch_size]
+            yield _pad([ids["train"][i] for i in idx.tolist()], pad), labels["train"][idx], idx
+
+    def evaluate(net, split):
+        net.eval()
+        correct = 0
+        for lo in range(0, len(ids[split]), tc.eval_batch_size):
+            x = _pad(ids[split][lo:lo + tc.eval_batch_size], pad)
+            with _autocast(bf16_student):
+                correct += int((net(x).logits.argmax(1) == labels[split][lo:lo + tc.eval_batch_size]).sum())
+        return correct / len(ids[split])
+
+    with torch.enable_grad():
+        epoch_s, _ = _train_student(cfg, student, batches, len(ids["train"]), evaluate,
+                                    lambda e, idx: t_train[idx], clock, bf16_student)
+    acc = evaluate(student, "test")
+    clock.lap("evaluate")
+    return {"accuracy": acc, "teacher_accuracy": teacher_acc, "epoch_s": epoch_s, "phases": clock.phases}
+
+
+def _augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop (padding size/8) + horizontal flip for a uint8 batch, vectorised."""
+    b, _, h, w = images.shape
+    p = max(1, h // 8)
+    padded = F.pad(images, [p, p, p, p])
+    top = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+    left = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+    rows = (top[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (left[:, None] + torch.arange(w))[:, None, None, :]
+    out = padded[torch.arange(b)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+    flip = torch.rand(b, generator=gen) < 0.5
+    out[flip] = out[flip].flip(-1)
+    return out
+
+
+@torch.no_grad()
+def floor_image(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
+    clock = Clock()
+    tc = cfg.train
+    data = load_task_data(cfg.data, seed=tc.seed)
+    x = {"train": data.train.inputs, "val": data.val.inputs, "test": data.test.inputs}
+    y = {"train": data.train.labels, "val": data.val.labels, "test": data.test.labels}
+    n = len(y["train"])
+    teacher = create_model(cfg.teacher.model, data.num_classes, pretrained=True, weights=cfg.teacher.weights).eval()
+    student = create_model(cfg.student.model, data.num_classes, pretrained=False)
+    for net in (teacher, student):
+        if tc.channels_last:
+            net.set_channels_last()
+    clock.lap("data")
+    # one augmented view per epoch: the view of every sample drawn once, the teacher run over it once
+    views = [torch.Generator().manual_seed(1000 * tc.seed + v) for v in range(tc.epochs)]
+    view_images: list[torch.Tensor] = []
+
+    def logits_of(net, images, bf16):
+        out = []
+        for lo in range(0, len(images), tc.eval_batch_size):
+            with _autocast(bf16):
+                out.append(net({"pixel_values": images[lo:lo + tc.eval_batch_size]}).logits.float())
+        return torch.cat(out)
+
+    t_logits = []
+    for gen in views:
+        imgs = torch.cat([_augment(x["train"][lo:lo + 1024], gen) for lo in range(0, n, 1024)])
+        view_images.append(imgs)
+        t_logits.append(logits_of(teacher, imgs, bf16_teacher))
+    teacher_acc = float((logits_of(teacher, x["test"], bf16_teacher).argmax(1) == y["test"]).float().mean())
+    clock.lap("teacher_forward")
+
+    def batches(epoch, perm):
+        imgs = view_images[epoch]
+        for lo in range(0, n, tc.batch_size):
+            idx = perm[lo:lo + tc.batch_size]
+            yield {"pixel_values": imgs[idx]}, y["train"][idx], idx
+
+    def evaluate(net, split):
+        net.eval()
+        return float((logits_of(net, x[split], bf16_student).argmax(1) == y[split]).float().mean())
+
+    with torch.enable_grad():
+        epoch_s, _ = _train_student(cfg, student, batches, n, evaluate, lambda e, idx: t_logits[e][idx], clock,
+                                    bf16_student)
+    acc = evaluate(student, "test")
+    clock.lap("evaluate")
+    return {"accuracy": acc, "teacher_accuracy": teacher_acc, "epoch_s": epoch_s, "phases": clock.phases}
+
+
+def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int) -> dict:
+    cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"output.dir={work / 'run'}", "train.progress=false",
+                                 f"teacher.cache_dir={work / 'cache'}", f"train.num_threads={threads}"], "au")
+    t0 = time.perf_counter()
+    m = run(cfg, quiet=True)
+    wall = time.perf_counter() - t0
+    t = m["teacher"]
+    epochs_s = [h["train_epoch_s"] for h in m["history"]]
+    return {"wall_s": round(wall, 2), "accuracy": m["student"]["accuracy"], "teacher_accuracy": t["accuracy"],
+            "epoch_s": epochs_s, "teacher_prepare_s": t["prepare_time_s"], "train_s": m["train"]["train_time_s"],
+            "teacher_precision": t.get("precision"), "precision": m["train"].get("precision"),
+            "teacher_flops": m["compute"]["teacher_flops"], "phases": m["compute"]["phases"],
+            "teacher_forward_flops_per_sample": m["compute"]["teacher_forward_flops_per_sample"],
+            "timings": m.get("timings"), "cache": t.get("cache"), "head_info": t.get("head_info")}
+
+
+def steady(epochs: list[float]) -> float:
+    """The median epoch after the first (warm-up)."""
+    rest = sorted(epochs[1:] or epochs)
+    return rest[len(rest) // 2]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--epochs", type=int, default=None, help="override every task's epochs (quick looks)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import lightning  # noqa: F401  (imported once, before either is timed: both are measured warm)
+    import transformers  # noqa: F401
+    results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                           "torch": torch.__version__, "bf16": bf16_supported(torch.device("cpu"))}, "tasks": {}}
+    for task in args.tasks:
+        cfg_path, epochs = TASKS[task]
+        epochs = args.epochs or epochs
+        with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
+            d = distillery_job(cfg_path, epochs, Path(tmp), args.threads)
+        cfg = load_config(cfg_path, [f"train.epochs={epochs}"], "au")
+        bf16_t = d["teacher_precision"] == "bf16"
+        bf16_s = "bf16" in str(d["precision"] or cfg.train.precision)
+        t0 = time.perf_counter()
+        fl = (floor_text if task == "banking77" else floor_image)(cfg, bf16_t, bf16_s)
+        fl["wall_s"] = round(time.perf_counter() - t0, 2)
+        row = {"epochs": epochs, "distillery": d, "floor": fl,
+               "ratio_end_to_end": round(d["wall_s"] / fl["wall_s"], 3),
+               "ratio_steady_epoch": round(steady(d["epoch_s"]) / steady(fl["epoch_s"]), 3),
+               "accuracy_gap_points": round(100 * (d["accuracy"] - fl["accuracy"]), 2)}
+        results["tasks"][task] = row
+        print(f"{task}: distillery {d['wall_s']:.1f} s ({100 * d['accuracy']:.2f} %), floor {fl['wall_s']:.1f} s "
+              f"({100 * fl['accuracy']:.2f} %): end-to-end x{row['ratio_end_to_end']}, steady epoch "
+              f"{steady(d['epoch_s']):.2f} s vs {steady(fl['epoch_s']):.2f} s (x{row['ratio_steady_epoch']})",
+              flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The teacher runs once per training input (per view): the probe's pass is the output cache, and the FLOPs
+charged are exactly those forward passes (issue 25)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from distillery.api import run
+from distillery.data.samplers import SortedBatchSampler
+from distillery.runtime import bf16_supported
+
+
+def _fp32(raw: dict) -> dict:
+    raw["teacher"]["precision"] = "fp32"
+    return raw
+
+
+def test_probe_pass_is_the_cache_and_flops_are_one_forward_per_input(make_text_config, tmp_path):
+    # max_length 6 truncates every generated sentence (6 words + 2 special tokens) to 6 tokens: one forward costs
+    # the same FLOPs for every example, so "once per input" is an exact count
+    raw = make_text_config("a", data__max_length=6)
+    raw["teacher"]["cache_dir"] = str(tmp_path / "store")
+    m = run(raw, quiet=True)
+    t, c = m["teacher"], m["compute"]
+    per_sample = c["teacher_forward_flops_per_sample"]
+    n_inputs = m["train"]["train_size"] + m["train"]["val_size"]  # the probe's inputs: train and validation
+    assert t["head"] == "lp" and not t["head_reused"] and t["cache"]["status"] == "built"
+    assert c["phases"]["cache_build"] == 0.0 and t["cache"]["teacher_forward_s"] == 0.0  # no second pass
+    forward = c["phases"]["teacher_head"] - t["head_info"]["probe_flops"]
+    assert t["head_info"]["probe_flops"] > 0
+    assert forward == pytest.approx(per_sample * n_inputs, rel=1e-9)
+    assert c["teacher_flops"] == pytest.approx(c["phases"]["teacher_head"])
+
+
+def test_cache_from_the_probe_pass_equals_a_teacher_pass(make_text_config, tmp_path):
+    store = str(tmp_path / "store")
+    a = _fp32(make_text_config("a"))
+    a["teacher"]["cache_dir"] = store
+    ma = run(a, quiet=True)
+    b = _fp32(make_text_config("b"))  # the head is reused (no probe pass), the cache built by running the teacher
+    b["teacher"].update(cache_dir=store, cache=str(tmp_path / "cache_b"))
+    mb = run(b, quiet=True)
+    assert mb["teacher"]["head_reused"] and mb["teacher"]["cache"]["teacher_forward_s"] > 0
+    assert ma["teacher"]["cache"]["teacher_forward_s"] == 0.0
+    for name in ("logits", "embedding"):
+        xa = np.load(f"{ma['teacher']['cache']['path']}/{name}.npy")
+        xb = np.load(f"{mb['teacher']['cache']['path']}/{name}.npy")
+        np.testing.assert_allclose(xa, xb, rtol=1e-5, atol=1e-5)
+    assert ma["student"]["accuracy"] == pytest.approx(mb["student"]["accuracy"], abs=1e-6)
+
+
+def test_images_charge_one_teacher_forward_per_view(make_image_config):
+    raw = make_image_config("img", data__augment="standard", train__epochs=2)
+    m = run(raw, quiet=True)
+    c, t = m["compute"], m["teacher"]
+    assert t["head"] == "pretrained" and t["cache"]["views"] == 2
+    n = m["train"]["train_size"]
+    assert c["phases"].get("teacher_head", 0.0) == 0.0
+    assert c["phases"]["cache_build"] == pytest.approx(c["teacher_forward_flops_per_sample"] * n * 2, rel=1e-9)
+
+
+def test_teacher_precision_defaults_to_fast_bf16_and_fp32_is_one_key_away(make_text_config):
+    m = run(make_text_config("auto"), quiet=True)
+    assert m["teacher"]["precision"] == ("bf16" if bf16_supported(torch.device("cpu")) else "fp32")
+    f = run(_fp32(make_text_config("fp32")), quiet=True)
+    assert f["teacher"]["precision"] == "fp32"
+
+
+def test_sorted_batches_cover_every_example_once_and_shards_split_them(monkeypatch):
+    lengths = [5, 1, 9, 3, 3, 7, 2, 8, 6, 4, 0]
+    batches = list(SortedBatchSampler(lengths, 4))
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths) and len(batches) == 3
+    import distillery.data.samplers as samplers
+
+    parts = []
+    for r in (0, 1):
+        monkeypatch.setattr(samplers, "world_size", lambda: 2)
+        monkeypatch.setattr(samplers, "rank", lambda r=r: r)
+        parts += [i for b in SortedBatchSampler(lengths, 4, shard=True) for i in b]
+    assert sorted(parts) == list(range(len(lengths)))
