@@ -13,7 +13,8 @@ Tasks: Banking77 (MiniLM -> text CNN, ``au``, 12 epochs) and CIFAR-10 (ResNet-56
 standard augmentation with one cached view per epoch). Libraries are imported before either is timed. Prints a
 table; writes benchmarks/results/end_to_end.json.
 
-    python benchmarks/end_to_end.py                          # both tasks
+    python benchmarks/end_to_end.py                          # both tasks, seed 0
+    python benchmarks/end_to_end.py --tasks cifar10 --seeds 0 1 2   # accuracy over 3 seeds (other rows kept)
     python benchmarks/end_to_end.py --tasks banking77 --epochs 2 --out /tmp/e2e.json   # a quick look
 """
 from __future__ import annotations
@@ -148,6 +149,7 @@ def floor_text(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
     teacher_acc = float((head(emb["test"]).argmax(1) == labels["test"]).float().mean())
     clock.lap("probe")
 
+    torch.manual_seed(tc.seed)  # the student's initialisation, seeded as distillery seeds it
     student = create_model(cfg.student.model, data.num_classes, pretrained=False, vocab_size=len(tok),
                            pad_token_id=pad, **cfg.student.kwargs)
 
@@ -197,6 +199,7 @@ def floor_image(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
     y = {"train": data.train.labels, "val": data.val.labels, "test": data.test.labels}
     n = len(y["train"])
     teacher = create_model(cfg.teacher.model, data.num_classes, pretrained=True, weights=cfg.teacher.weights).eval()
+    torch.manual_seed(tc.seed)
     student = create_model(cfg.student.model, data.num_classes, pretrained=False)
     for net in (teacher, student):
         if tc.channels_last:
@@ -239,9 +242,10 @@ def floor_image(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
     return {"accuracy": acc, "teacher_accuracy": teacher_acc, "epoch_s": epoch_s, "phases": clock.phases}
 
 
-def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int) -> dict:
+def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int, seed: int) -> dict:
     cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"output.dir={work / 'run'}", "train.progress=false",
-                                 f"teacher.cache_dir={work / 'cache'}", f"train.num_threads={threads}"], "au")
+                                 f"teacher.cache_dir={work / 'cache'}", f"train.num_threads={threads}",
+                                 f"train.seed={seed}"], "au")
     t0 = time.perf_counter()
     m = run(cfg, quiet=True)
     wall = time.perf_counter() - t0
@@ -261,40 +265,67 @@ def steady(epochs: list[float]) -> float:
     return rest[len(rest) // 2]
 
 
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    m = sum(xs) / len(xs)
+    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+
+
+def pair(task: str, epochs: int, threads: int, seed: int) -> dict:
+    """distillery's whole job, then the floor's, for one seed."""
+    cfg_path, _ = TASKS[task]
+    with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
+        d = distillery_job(cfg_path, epochs, Path(tmp), threads, seed)
+    cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"train.seed={seed}"], "au")
+    bf16_t = d["teacher_precision"] == "bf16"
+    bf16_s = "bf16" in str(d["precision"] or cfg.train.precision)
+    t0 = time.perf_counter()
+    fl = (floor_text if task == "banking77" else floor_image)(cfg, bf16_t, bf16_s)
+    fl["wall_s"] = round(time.perf_counter() - t0, 2)
+    return {"seed": seed, "distillery": d, "floor": fl, "ratio_end_to_end": round(d["wall_s"] / fl["wall_s"], 3),
+            "ratio_steady_epoch": round(steady(d["epoch_s"]) / steady(fl["epoch_s"]), 3),
+            "accuracy_gap_points": round(100 * (d["accuracy"] - fl["accuracy"]), 2)}
+
+
+def summary(pairs: list[dict]) -> dict:
+    out: dict = {}
+    for key in ("ratio_end_to_end", "ratio_steady_epoch", "accuracy_gap_points"):
+        out[key] = [round(v, 3) for v in _mean_std([p[key] for p in pairs])]
+    for side in ("distillery", "floor"):
+        out[f"{side}_accuracy"] = [round(100 * v, 2) for v in _mean_std([p[side]["accuracy"] for p in pairs])]
+        out[f"{side}_wall_s"] = [round(v, 1) for v in _mean_std([p[side]["wall_s"] for p in pairs])]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--epochs", type=int, default=None, help="override every task's epochs (quick looks)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="one pair (distillery, floor) per seed")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import lightning  # noqa: F401  (imported once, before either is timed: both are measured warm)
     import transformers  # noqa: F401
-    results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                           "torch": torch.__version__, "bf16": bf16_supported(torch.device("cpu"))}, "tasks": {}}
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}  # other tasks' rows are kept
+    results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                          "torch": torch.__version__, "bf16": bf16_supported(torch.device("cpu"))}
+    results.setdefault("tasks", {})
     for task in args.tasks:
-        cfg_path, epochs = TASKS[task]
-        epochs = args.epochs or epochs
-        with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
-            d = distillery_job(cfg_path, epochs, Path(tmp), args.threads)
-        cfg = load_config(cfg_path, [f"train.epochs={epochs}"], "au")
-        bf16_t = d["teacher_precision"] == "bf16"
-        bf16_s = "bf16" in str(d["precision"] or cfg.train.precision)
-        t0 = time.perf_counter()
-        fl = (floor_text if task == "banking77" else floor_image)(cfg, bf16_t, bf16_s)
-        fl["wall_s"] = round(time.perf_counter() - t0, 2)
-        row = {"epochs": epochs, "distillery": d, "floor": fl,
-               "ratio_end_to_end": round(d["wall_s"] / fl["wall_s"], 3),
-               "ratio_steady_epoch": round(steady(d["epoch_s"]) / steady(fl["epoch_s"]), 3),
-               "accuracy_gap_points": round(100 * (d["accuracy"] - fl["accuracy"]), 2)}
-        results["tasks"][task] = row
-        print(f"{task}: distillery {d['wall_s']:.1f} s ({100 * d['accuracy']:.2f} %), floor {fl['wall_s']:.1f} s "
-              f"({100 * fl['accuracy']:.2f} %): end-to-end x{row['ratio_end_to_end']}, steady epoch "
-              f"{steady(d['epoch_s']):.2f} s vs {steady(fl['epoch_s']):.2f} s (x{row['ratio_steady_epoch']})",
-              flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1))
+        epochs = args.epochs or TASKS[task][1]
+        pairs = []
+        for seed in args.seeds:
+            p = pair(task, epochs, args.threads, seed)
+            pairs.append(p)
+            d, fl = p["distillery"], p["floor"]
+            print(f"{task} seed {seed}: distillery {d['wall_s']:.1f} s ({100 * d['accuracy']:.2f} %), floor "
+                  f"{fl['wall_s']:.1f} s ({100 * fl['accuracy']:.2f} %): end-to-end x{p['ratio_end_to_end']}, "
+                  f"steady epoch {steady(d['epoch_s']):.2f} s vs {steady(fl['epoch_s']):.2f} s "
+                  f"(x{p['ratio_steady_epoch']})", flush=True)
+            results["tasks"][task] = {"epochs": epochs, "seeds": pairs, "summary": summary(pairs)}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1))
+        print(f"{task}: {results['tasks'][task]['summary']}")
     print(f"wrote {args.out}")
 
 

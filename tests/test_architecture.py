@@ -12,7 +12,7 @@ LAYERS = {
     "ground": {"errors", "features", "progress", "fileio", "runtime", "config"},
     "low": {"data", "models", "losses", "compute", "scaling"},
     "middle": {"teacher", "training", "lm", "tasks", "rundir", "students", "export"},
-    "top": {"pipeline", "api", "report", "synthetic", "cli", "demo"},
+    "top": {"pipeline", "api", "report", "synthetic", "cli", "demo", "recipes"},
 }
 ORDER = ["ground", "low", "middle", "top"]
 RANK = {pkg: ORDER.index(layer) for layer, pkgs in LAYERS.items() for pkg in pkgs}

@@ -23,19 +23,39 @@ def run_cmd(
     = None,
     resume: Annotated[str | None, typer.Option("--resume", help="continue an interrupted run directory from its "
                                                "last checkpoint")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="without a config: the task's data (folder of "
+                                             "train/test files, a file, an image folder or a .npz)")] = None,
+    teacher: Annotated[str | None, typer.Option("--teacher", help="without a config: the teacher spec (hf:, "
+                                                "timm:, torchvision: or a built-in)")] = None,
+    student: Annotated[str | None, typer.Option("--student", help="without a config: the student spec "
+                                                "(default: text_cnn for text, resnet20 for images)")] = None,
+    teacher_weights: Annotated[str | None, typer.Option("--teacher-weights", help="local teacher weights")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="without a config: the run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train one student as the config says; write the run directory (output.dir)."""
+    """Train one student as the config says (or, with --data and --teacher, with the default recipe for the
+    data's kind); write the run directory (output.dir) with the resolved config."""
     from .api import resume as resume_run
     from .api import run
     from .config import load_config
 
+    recipe = [n for n, v in (("--data", data), ("--teacher", teacher), ("--student", student),
+                             ("--teacher-weights", teacher_weights), ("--out", out)) if v is not None]
     if resume is not None:
-        if config is not None or method is not None or set_:
+        if config is not None or method is not None or set_ or recipe:
             raise DistilleryError("--resume takes the run directory only: its config.yaml says the rest")
         metrics = resume_run(resume, quiet=quiet)
+    elif recipe:
+        from .recipes import recipe_config
+
+        if config is not None:
+            raise DistilleryError(f"{recipe[0]} builds a config without YAML: give either a config file or "
+                                  "--data and --teacher, not both")
+        if data is None or teacher is None:
+            raise DistilleryError("without a config file, give both --data PATH and --teacher SPEC")
+        metrics = run(recipe_config(data, teacher, student, teacher_weights, method, out, set_ or []), quiet=quiet)
     elif config is None:
-        raise DistilleryError("give an experiment YAML file, or --resume RUN_DIR")
+        raise DistilleryError("give an experiment YAML file, --data PATH --teacher SPEC, or --resume RUN_DIR")
     else:
         metrics = run(load_config(config, set_ or [], method), quiet=quiet)
     if "student" not in metrics:  # not rank 0 of a distributed run: rank 0 reports

@@ -112,10 +112,13 @@ class TeacherConfig(_Section):
     weights: str | None = Field(None, description="local weights (.safetensors, or a torch file read with "
                                 "weights_only=True)")
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    head: Literal["lp", "ft", "none"] = Field(
+    head: Literal["lp", "ft", "auto", "none"] = Field(
         "lp", description="how to give the teacher a task head when it has none that fits: linear probe, full "
-        "fine-tune, or none (error). ft also fine-tunes a teacher whose head already fits (to adapt it to the "
-        "task's inputs, e.g. a CIFAR teacher on JPEG-compressed images)")
+        "fine-tune, auto (both; the fine-tune is kept when its validation accuracy beats the probe's by "
+        "head_margin, else the probe), or none (error). ft also fine-tunes a teacher whose head already fits (to "
+        "adapt it to the task's inputs, e.g. a CIFAR teacher on JPEG-compressed images)")
+    head_margin: float = Field(0.005, ge=0, description="auto: the validation accuracy a fine-tune must gain over "
+                               "the probe to replace it (0.005 = half a point)")
     head_epochs: int = Field(0, ge=0, description="epochs of head training; 0 = default (lp: 100, ft: 3)")
     head_lr: float | None = Field(None, gt=0)
     cache: str = Field(

@@ -72,3 +72,25 @@ def test_ft_adapts_a_fitting_head_and_is_reused(tmp_path):
                       progress=False)
     assert r2.reused
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("margin, chosen", [(-1.0, "ft"), (2.0, "lp")])  # a margin any / no fine-tune can meet
+def test_auto_keeps_the_fine_tune_only_when_validation_says_it_wins(tmp_path, margin, chosen):
+    net = create_model("resnet20", 3)
+    body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("linear.")}  # the "pre-trained"
+    loaders = _loaders(net)
+    loaders["val"] = _loaders(net, n=24)["train_eval"]
+    loaders["train_aug"] = loaders["train_eval"]
+    r = prepare_head(net, "auto", {"data": "x"}, loaders, 3, epochs=1, lr=1e-3, cache_dir=str(tmp_path),
+                     progress=False, margin=margin)
+    assert r.mode == chosen and r.info["chosen"] == chosen and not r.reused
+    assert {"probe_val_accuracy", "ft_val_accuracy"} <= set(r.info)
+    assert bool(r.features) == (chosen == "lp")  # the probe's features stay valid only for the probe
+    kept_body = all(torch.equal(v, body[k]) for k, v in net.state_dict().items() if k in body)
+    assert kept_body == (chosen == "lp")  # the probe's choice restores the backbone the fine-tune moved
+    again = create_model("resnet20", 3)
+    again.load_state_dict(body, strict=False)
+    r2 = prepare_head(again, "auto", {"data": "x"}, loaders, 3, epochs=1, lr=1e-3, cache_dir=str(tmp_path),
+                      progress=False, margin=margin)
+    assert r2.reused and r2.mode == chosen
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))

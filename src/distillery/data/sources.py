@@ -292,6 +292,30 @@ def _image_column(d: Any, col: str, cfg: DataConfig, split: str) -> torch.Tensor
     return _images_from_column(d[col], cfg)
 
 
+def _infer_columns(cfg: DataConfig, train: Any, cols: list[str], modality: str, image_cols: list[str]) -> None:
+    """Columns the config leaves at their default names that the data does not have are inferred (a conventional
+    name, or the only column that fits) and written into ``cfg``, so the run's saved config names them."""
+    from .columns import infer_label_column, infer_text_column
+
+    given = cfg.model_fields_set
+    sample = None
+    if "label_column" not in given and cfg.label_column not in cols:
+        sample = train.select(range(min(1000, len(train)))).to_dict()
+        found = infer_label_column(sample, exclude=set(image_cols))
+        if found is None:
+            raise _err(cfg, f"cannot tell which column holds the labels (columns: {', '.join(cols)}); set "
+                       "data.label_column")
+        cfg.label_column = found
+    if modality == "text" and "text_column" not in given and cfg.text_column not in cols:
+        sample = sample or train.select(range(min(1000, len(train)))).to_dict()
+        found = infer_text_column(sample, cfg.label_column)
+        if found is None:
+            others = [c for c in cols if c != cfg.label_column]
+            raise _err(cfg, f"cannot tell which column holds the text (columns: {', '.join(others)}); set "
+                       "data.text_column")
+        cfg.text_column = found
+
+
 def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str, list[str]]:
     notes: list[str] = []
     ds = hf_dataset(cfg)
@@ -306,11 +330,12 @@ def _from_hf(cfg: DataConfig) -> tuple[dict[str, Split], list[str], str, list[st
         raise _err(cfg, f"no split {cfg.train_split!r} (has: {', '.join(ds.keys())})")
     train = splits_raw["train"]
     cols = train.column_names
+    image_cols = [c for c in cols if c in ("image", "img", "pixel_values")]
+    modality = cfg.task if cfg.task != "auto" else ("image" if image_cols else "text")
+    _infer_columns(cfg, train, cols, modality, image_cols)
     label_col = cfg.label_column
     if label_col not in cols:
         raise _err(cfg, f"no label column {label_col!r} (columns: {', '.join(cols)}); set data.label_column")
-    image_cols = [c for c in cols if c in ("image", "img", "pixel_values")]
-    modality = cfg.task if cfg.task != "auto" else ("image" if image_cols else "text")
     if modality == "text":
         for c in (cfg.text_column, cfg.text_pair_column):
             if c is not None and c not in cols:

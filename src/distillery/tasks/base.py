@@ -68,7 +68,8 @@ class RunState:
         return {"method": self.cfg.distill.method, "terms": {n: w for n, (w, _) in self.term_spec.items()},
                 "epochs": tc.epochs, "steps": self.module.global_step,
                 "train_time_s": round(self.train_time_s + self.tracker.fit_s_before, 2),  # every resumed segment
-                "wall_time_s": round(time.perf_counter() - self.t_start, 2), "seed": tc.seed}
+                "wall_time_s": round(time.perf_counter() - self.t_start, 2), "seed": tc.seed,
+                "precision": tc.precision}
 
     def effective_batch_size(self) -> int:
         tc = self.cfg.train

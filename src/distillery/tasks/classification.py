@@ -138,7 +138,7 @@ class Classification(Task):
                                 {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
                                 data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
                                 cache_dir=cfg.teacher.cache_dir, progress=tc.progress, bf16=bf16, meter=meter,
-                                notify=lambda m: log(f"note: {m}", quiet),
+                                notify=lambda m: log(f"note: {m}", quiet), margin=cfg.teacher.head_margin,
                                 seed=cfg.data.seed if cfg.data.seed is not None else tc.seed)  # one teacher per split
         teacher.eval().requires_grad_(False)
         if head.reused and head.mode != "pretrained":  # charged what it cost when it was made

@@ -115,8 +115,12 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
 def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: dict[str, DataLoader | None],
                  num_classes: int, epochs: int = 0, lr: float | None = None, cache_dir: str | None = None,
                  progress: bool = True, seed: int = 0, bf16: bool = False, meter: FlopMeter | None = None,
-                 notify: Callable[[str], None] | None = None) -> HeadResult:
+                 notify: Callable[[str], None] | None = None, margin: float = 0.005) -> HeadResult:
     """Make ``net`` a classifier for the task (in place). ``loaders``: ``train_eval``, ``val``, ``train_aug``.
+
+    ``mode``: ``lp`` (linear probe), ``ft`` (the probe, then the whole teacher fine-tuned), or ``auto``: both, and
+    the fine-tune is kept only when its validation accuracy beats the probe's by ``margin`` (else the probe and
+    its features stay); the choice and both accuracies are in ``info``.
 
     With a ``meter`` (whose phase the caller set to ``teacher_head`` and which is attached to ``net``), the FLOPs
     of the preparation are counted and stored with the head (``info["flops"]``), so a reused head reports them.
@@ -132,6 +136,7 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
         why = getattr(net, "head_mismatch", "the teacher has no task head")
         raise DistilleryError(f"teacher.head is 'none' but {why}; use teacher.head: lp or ft")
     key = dict(key_parts, mode=mode, epochs=epochs, lr=lr, seed=seed, num_classes=num_classes, adapt=adapt,
+               **({"margin": margin} if mode == "auto" else {}),
                weights=weights_fingerprint(net, exclude_prefix=None if adapt else net.head_attr + "."))
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
     root = cache_root(cache_dir) / "teacher_heads"
@@ -151,11 +156,12 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
                 p.unlink(missing_ok=True)
         if path.exists():
             sd = load_file(str(path))
-            target = net.get_head() if mode == "lp" else net
+            info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
+            chosen = info.get("chosen", mode)  # auto: what the validation split chose when the head was made
+            target = net.get_head() if chosen == "lp" else net
             target.load_state_dict(sd)
             net.head_fits = True
-            info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
-            return HeadResult(mode=mode, reused=True, path=str(path), info=info)
+            return HeadResult(mode=chosen, reused=True, path=str(path), info=info)
 
         if adapt:  # start from the pre-trained head and fine-tune everything
             _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
@@ -178,11 +184,27 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
         net.get_head().load_state_dict(head.state_dict())
         result = HeadResult(mode=mode, reused=False, path=str(path), info=info,
                             features=feats if mode == "lp" else {})  # a fine-tune changes the features
-        if mode == "ft":
+        if mode == "auto" and xv is None:
+            info["chosen"], info["why"] = "lp", "no validation split to compare a fine-tune with"
+        elif mode in ("ft", "auto"):
+            probe_state = {k: v.clone() for k, v in net.state_dict().items()} if mode == "auto" else None
             _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
                       meter)
+            if probe_state is not None:  # auto: keep the fine-tune only where the validation split says it wins
+                logits = compute_features(net, loaders["val"], {"logits"}, "fine-tuned teacher on validation",  # type: ignore[arg-type]
+                                          progress=progress, bf16=bf16)["logits"]
+                ft_acc = float((logits.argmax(-1) == labels["val"]).float().mean())
+                info.update(probe_val_accuracy=info["val_accuracy"], ft_val_accuracy=ft_acc, margin=margin)
+                if ft_acc >= info["val_accuracy"] + margin:
+                    info["chosen"], info["val_accuracy"] = "ft", ft_acc
+                    result.features = {}
+                else:
+                    info["chosen"] = "lp"
+                    net.load_state_dict(probe_state)
+        if mode == "auto":
+            result.mode = info["chosen"]
         net.head_fits = True
-        return _store(net, mode, path, key, result, meter, t_start)
+        return _store(net, result.mode, path, key, result, meter, t_start)
 
 
 def _store(net: Network, mode: str, path: Path, key: dict[str, Any], result: HeadResult,
