@@ -24,6 +24,7 @@ import copy
 import json
 import math
 import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -296,6 +297,25 @@ def summary(pairs: list[dict]) -> dict:
     return out
 
 
+def table(results: dict) -> str:
+    """The markdown table of docs/benchmarks.md, from the JSON this script wrote."""
+    rows = ["| task (seeds) | distillery, whole job | floor, whole job | end-to-end ratio | steady epoch: distillery / "
+            "floor | test accuracy: distillery / floor |", "|---|---:|---:|---:|---:|---:|"]
+    for task, r in results["tasks"].items():
+        s, n = r["summary"], len(r["seeds"])
+        first = r["seeds"][0]
+
+        def pm(v, unit="", n=n):
+            return f"{v[0]:.2f}{unit}" + (f" ± {v[1]:.2f}{unit}" if n > 1 else "")
+
+        rows.append(f"| {task}, {r['epochs']} epochs ({n}) | {pm(s['distillery_wall_s'], ' s')} | "
+                    f"{pm(s['floor_wall_s'], ' s')} | {pm(s['ratio_end_to_end'])} | "
+                    f"{steady(first['distillery']['epoch_s']):.2f} s / {steady(first['floor']['epoch_s']):.2f} s "
+                    f"({pm(s['ratio_steady_epoch'])}) | {pm(s['distillery_accuracy'], ' %')} / "
+                    f"{pm(s['floor_accuracy'], ' %')} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -303,7 +323,11 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="one pair (distillery, floor) per seed")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
+    ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
     torch.set_num_threads(args.threads)
     import lightning  # noqa: F401  (imported once, before either is timed: both are measured warm)
     import transformers  # noqa: F401
@@ -311,12 +335,18 @@ def main() -> None:
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                           "torch": torch.__version__, "bf16": bf16_supported(torch.device("cpu"))}
     results.setdefault("tasks", {})
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip() or None
     for task in args.tasks:
         epochs = args.epochs or TASKS[task][1]
-        pairs = []
+        old = results["tasks"].get(task, {})
+        # seeds measured before (at these epochs) and not re-run now are kept, each with the commit it ran at
+        kept = {p["seed"]: p for p in old.get("seeds", []) if old.get("epochs") == epochs}
         for seed in args.seeds:
             p = pair(task, epochs, args.threads, seed)
-            pairs.append(p)
+            p["commit"] = commit
+            kept[seed] = p
+            pairs = [kept[k] for k in sorted(kept)]
             d, fl = p["distillery"], p["floor"]
             print(f"{task} seed {seed}: distillery {d['wall_s']:.1f} s ({100 * d['accuracy']:.2f} %), floor "
                   f"{fl['wall_s']:.1f} s ({100 * fl['accuracy']:.2f} %): end-to-end x{p['ratio_end_to_end']}, "
@@ -326,6 +356,7 @@ def main() -> None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1))
         print(f"{task}: {results['tasks'][task]['summary']}")
+    print(table(results))
     print(f"wrote {args.out}")
 
 

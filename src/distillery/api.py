@@ -40,8 +40,8 @@ def run(config: Config | dict | str | os.PathLike, quiet: bool = False) -> dict[
 
 def resume(run_dir: str | os.PathLike, quiet: bool = False) -> dict[str, Any]:
     """Continue an interrupted run from its last checkpoint (model, optimizer, schedule, RNG, shuffling, history,
-    compute counters); the teacher's head and cache are reused or their builds resumed. On CPU with deterministic
-    settings the result equals the uninterrupted run's. A run killed before its first checkpoint starts over."""
+    compute counters); the teacher's head and cache are reused or their builds resumed. On CPU at a fixed thread
+    count the result equals the uninterrupted run's. A run killed before its first checkpoint starts over."""
     d = Path(run_dir).expanduser()
     check_resumable(d)
     return execute(build_config(read_run_config(d), origin=str(d / "config.yaml")), d, quiet, fresh=False)

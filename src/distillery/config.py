@@ -108,10 +108,17 @@ class DataConfig(_Section):
 class TeacherConfig(_Section):
     """The pre-trained teacher."""
 
-    model: str = Field(description="model spec: hf:<id or dir>, timm:<name>, torchvision:<name>, or a built-in name")
-    weights: str | None = Field(None, description="local weights (.safetensors, or a torch file read with "
-                                "weights_only=True)")
+    model: str | list[str] = Field(
+        description="model spec: hf:<id or dir>, timm:<name>, torchvision:<name>, or a built-in name; a list of "
+        "specs is an ensemble (logits averaged, each member given its head as teacher.head says)")
+    weights: str | list[str | None] | None = Field(
+        None, description="local weights (.safetensors, or a torch file read with weights_only=True); for an "
+        "ensemble one entry per member (null: the member's source weights)")
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    member_weights: list[float] | None = Field(None, description="ensemble: the weight of each member's logits "
+                                               "in the average (default: equal)")
+    embedding_member: int = Field(0, ge=0, description="ensemble: the member whose embedding (and other "
+                                  "features) the feature terms distil")
     head: Literal["lp", "ft", "auto", "none"] = Field(
         "lp", description="how to give the teacher a task head when it has none that fits: linear probe, full "
         "fine-tune, auto (both; the fine-tune is kept when its validation accuracy beats the probe's by "
@@ -131,6 +138,36 @@ class TeacherConfig(_Section):
         "autocast, else fp32")
     cache_topk: int = Field(0, ge=0, description="store only the top-k logits (fp16) and the remaining probability "
                             "mass; 0 = all logits")
+
+    @model_validator(mode="after")
+    def _ensemble(self) -> TeacherConfig:
+        if isinstance(self.model, list):
+            n = len(self.model)
+            if n < 2:
+                raise ValueError("teacher.model: an ensemble lists at least two models (or give one spec)")
+            if self.weights is not None and (not isinstance(self.weights, list) or len(self.weights) != n):
+                raise ValueError(f"teacher.weights: an ensemble of {n} models takes a list of {n} weights files "
+                                 "(null for a member with its source's weights)")
+            if self.member_weights is not None and (len(self.member_weights) != n or min(self.member_weights) < 0
+                                                    or sum(self.member_weights) <= 0):
+                raise ValueError(f"teacher.member_weights: {n} non-negative numbers, not all zero")
+            if self.embedding_member >= n:
+                raise ValueError(f"teacher.embedding_member: {self.embedding_member} is not a member (0..{n - 1})")
+        elif isinstance(self.weights, list):
+            raise ValueError("teacher.weights: a list is for an ensemble (teacher.model a list of specs)")
+        return self
+
+    def members(self) -> list[tuple[str, str | None]]:
+        """(spec, weights file) of each model: one for a single teacher, several for an ensemble."""
+        if isinstance(self.model, list):
+            files = self.weights if isinstance(self.weights, list) else [None] * len(self.model)
+            return list(zip(self.model, files, strict=True))
+        return [(self.model, self.weights if not isinstance(self.weights, list) else None)]
+
+    @property
+    def spec(self) -> str:
+        """The teacher's name in messages and keys (an ensemble's specs joined by +)."""
+        return "+".join(self.model) if isinstance(self.model, list) else self.model
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -220,7 +257,9 @@ class TrainConfig(_Section):
                           "loss terms' trainable parts are wrapped; the teacher never is)")
     accumulate_grad_batches: int = Field(1, gt=0, description="optimizer step every N batches (effective batch = "
                                          "batch_size x N x devices x nodes)")
-    precision: str = Field("32-true", description="Lightning precision, e.g. 32-true, bf16-mixed")
+    precision: str = Field("auto", description="Lightning precision, e.g. 32-true, bf16-mixed; auto = bf16-mixed "
+                           "for image students on a device with fast bf16 (AMX / AVX-512 BF16 CPUs, bf16 GPUs), "
+                           "else 32-true")
     channels_last: bool = Field(False, description="conv nets: channels_last memory format")
     compile: bool = Field(False, description="torch.compile the student (costs compile time up front)")
     num_workers: int = Field(0, ge=0)
@@ -459,11 +498,14 @@ def _check_files(cfg: Config, base_dir: Path) -> None:
         value = getattr(obj, attr)
         if value is None:
             continue
-        resolved = _resolve(value, base_dir)
-        if resolved is not None:
-            setattr(obj, attr, resolved)
-        elif _looks_local(value) or attr in ("weights", "path", "transfer"):
-            raise DistilleryError(f"{key}: file or folder not found: {value}")
+        values = value if isinstance(value, list) else [value]  # an ensemble's weights: one per member
+        out = []
+        for v in values:
+            resolved = _resolve(v, base_dir) if v is not None else None
+            if v is not None and resolved is None and (_looks_local(v) or attr in ("weights", "path", "transfer")):
+                raise DistilleryError(f"{key}: file or folder not found: {v}")
+            out.append(resolved if resolved is not None else v)
+        setattr(obj, attr, out if isinstance(value, list) else out[0])
     if cfg.synth is not None:
         resolved = _resolve(cfg.synth.model, base_dir)
         if resolved is not None:
@@ -471,13 +513,19 @@ def _check_files(cfg: Config, base_dir: Path) -> None:
         elif _looks_local(cfg.synth.model):
             raise DistilleryError(f"synth.model: local pipeline folder not found: {cfg.synth.model}")
     for section, spec in (("teacher", cfg.teacher), ("student", cfg.student)):
-        if spec is not None and spec.model.startswith(("hf:", "ckpt:")):
-            prefix, rest = spec.model.split(":", 1)
-            resolved = _resolve(rest, base_dir)
-            if resolved is not None:
-                spec.model = f"{prefix}:{resolved}"
-            elif _looks_local(rest):
-                raise DistilleryError(f"{section}.model: local model not found: {rest}")
+        if spec is None:
+            continue
+        models = spec.model if isinstance(spec.model, list) else [spec.model]
+        out = []
+        for m in models:
+            if m.startswith(("hf:", "ckpt:")):
+                prefix, rest = m.split(":", 1)
+                resolved = _resolve(rest, base_dir)
+                if resolved is None and _looks_local(rest):
+                    raise DistilleryError(f"{section}.model: local model not found: {rest}")
+                m = f"{prefix}:{resolved}" if resolved is not None else m
+            out.append(m)
+        spec.model = out if isinstance(spec.model, list) else out[0]
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, method: str | None = None) -> Config:

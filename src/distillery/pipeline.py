@@ -16,13 +16,14 @@ from .losses import build_loss_set, resolve_terms, term_needs_teacher
 from .models import count_params
 from .rundir import claimed, last_checkpoint, write_config, write_metrics
 from .runtime import is_rank_zero, log
-from .tasks.base import RunState, task_for, teacher_bf16
+from .tasks.base import RunState, resolve_precision, task_for, teacher_bf16
 
 
 def execute(cfg: Config, run_dir: Path, quiet: bool, fresh: bool) -> dict[str, Any]:
     """Run (``fresh``) or resume the run of ``cfg`` in ``run_dir``; returns its metrics."""
     t_start = time.perf_counter()
     tc = cfg.train
+    tc.precision = resolve_precision(cfg)  # "auto" becomes what it means here (the saved config says which)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     import lightning as L

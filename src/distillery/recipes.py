@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, apply_overrides, build_config, override_keys
+from .data.sources import sniff_modality as modality_of
 from .errors import DistilleryError
-from .runtime import bf16_supported, compute_device
 
 TEXT: dict[str, Any] = {
     "data": {"max_length": 64, "val_fraction": 0.05},
@@ -32,19 +32,6 @@ IMAGE: dict[str, Any] = {
     "train": {"epochs": 15, "batch_size": 128, "eval_batch_size": 500, "optimizer": "sgd", "lr": 0.1,
               "momentum": 0.9, "weight_decay": 0.0005, "scheduler": "cosine", "channels_last": True, "seed": 0},
 }
-_TABLES = {".csv", ".tsv", ".json", ".jsonl", ".parquet"}
-
-
-def modality_of(source: str) -> str:
-    """``image`` for a .npz or a folder without table files (an image folder), else ``text``."""
-    p = Path(source).expanduser()
-    if p.suffix.lower() == ".npz":
-        return "image"
-    if p.is_dir() and not any(f.suffix.lower() in _TABLES for f in p.iterdir() if f.is_file()):
-        return "image"
-    return "text"
-
-
 def recipe_config(data: str, teacher: str, student: str | None = None, teacher_weights: str | None = None,
                   method: str | None = None, out: str | None = None, overrides: list[str] | None = None) -> Config:
     """The default config for ``data`` distilled from ``teacher`` (then ``--set`` ``overrides``)."""
@@ -60,8 +47,6 @@ def recipe_config(data: str, teacher: str, student: str | None = None, teacher_w
         raw["student"] = {"model": student}
     if method:
         raw["distill"]["method"] = method
-    if modality == "image" and bf16_supported(compute_device("auto")):
-        raw["train"]["precision"] = "bf16-mixed"  # AMX / AVX-512 BF16 CPUs and bf16 GPUs: about twice as fast
     name = Path(data.rstrip("/")).stem or "data"
     raw["output"] = {"dir": out or f"runs/{name}_{raw['distill']['method']}"}
     raw = apply_overrides(raw, overrides or [])

@@ -6,7 +6,7 @@ import torch
 
 from distillery.config import DataConfig
 from distillery.data import load_task_data
-from distillery.data.batching import ImageDataset, augment_image, view_seed
+from distillery.data.batching import ImageDataset, augment_batch, collate_images, view_params
 from distillery.errors import DistilleryError
 
 
@@ -45,7 +45,13 @@ def test_single_tsv_file_carves_test(tmp_path):
 
 def test_missing_label_column(text_data_dir):
     with pytest.raises(DistilleryError, match=r"no label column 'label'.*data.label_column"):
-        load_task_data(DataConfig(source=str(text_data_dir)))
+        load_task_data(DataConfig(source=str(text_data_dir), label_column="label"))  # given, so not inferred
+
+
+def test_unset_columns_are_inferred_and_recorded(text_data_dir):
+    cfg = DataConfig(source=str(text_data_dir))  # the data has text,intent: 'label' is not there
+    d = load_task_data(cfg)
+    assert cfg.label_column == "intent" and cfg.text_column == "text" and d.num_classes == 4
 
 
 def test_missing_text_column(text_data_dir):
@@ -90,8 +96,13 @@ def test_augmentation_replays_from_seed(image_npz):
     assert not torch.equal(ds[5]["pixel_values"], a) or not torch.equal(ds[6]["pixel_values"], ds[6]["pixel_values"])
     ds.set_epoch(2)
     assert torch.equal(ds[5]["pixel_values"], a)
-    replay = augment_image(d.train.inputs[5], torch.Generator().manual_seed(view_seed(3, 2, 5)))
+    replay = augment_batch(d.train.inputs[5:6], [view_params(3, 2, 5, tuple(d.train.inputs.shape[-2:]))])[0]
     assert torch.equal(replay, a)
+    batch = collate_images(ds.__getitems__([5, 0, 7]))  # the batched fetch: the same views as one by one
+    one_by_one = collate_images([ds[i] for i in (5, 0, 7)])
+    for k in ("label", "index", "view"):
+        assert torch.equal(batch[k], one_by_one[k])
+    assert torch.equal(batch["student"]["pixel_values"], one_by_one["student"]["pixel_values"])
     views = {ImageDataset(d.train, augment=True, seed=3).__getitem__(5)["pixel_values"].sum().item()}
     for e in range(1, 8):
         ds.set_epoch(e)

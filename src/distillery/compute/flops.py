@@ -147,8 +147,9 @@ class FlopMeter:
             if self.phase is None:
                 self._stack.append(None)
             else:
-                self.start(self.phase, ("forward", type(module).__name__, module.training, torch.is_grad_enabled(),
-                                        torch.is_autocast_enabled("cpu"), shape_key(args), shape_key(kwargs)))
+                self.start(self.phase, ("forward", type(module).__name__, id(module), module.training,
+                                        torch.is_grad_enabled(), torch.is_autocast_enabled("cpu"), shape_key(args),
+                                        shape_key(kwargs)))
 
         def post(module, args, kwargs, output):
             self.stop()

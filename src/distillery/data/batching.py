@@ -6,7 +6,6 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms.v2 import functional as TF
 
 from .sources import Split
 
@@ -17,16 +16,29 @@ def view_seed(seed: int, epoch: int, index: int) -> int:
     return int.from_bytes(h, "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def augment_image(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Standard CIFAR augmentation: random crop with padding = size/8, then horizontal flip (p = 0.5)."""
-    h, w = img.shape[-2:]
+def view_params(seed: int, epoch: int, index: int, size: tuple[int, int]) -> tuple[int, int, bool]:
+    """The standard CIFAR augmentation's draws for sample ``index`` at ``epoch``: crop offsets for a padding of
+    size/8 and a horizontal flip (p = 1/2), from a generator seeded with ``view_seed(seed, epoch, index)``, so
+    replaying them gives the same view."""
+    gen = torch.Generator().manual_seed(view_seed(seed, epoch, index))
+    n = 2 * max(1, size[0] // 8) + 1
+    top = int(torch.randint(0, n, (1,), generator=gen))
+    left = int(torch.randint(0, n, (1,), generator=gen))
+    return top, left, bool(torch.rand((), generator=gen) < 0.5)
+
+
+def augment_batch(images: torch.Tensor, params: list[tuple[int, int, bool]]) -> torch.Tensor:
+    """Random crop (zero padding of size/8) and horizontal flip of a uint8 batch ``[B, C, H, W]``, each sample
+    with its own draws (:func:`view_params`)."""
+    h, w = images.shape[-2:]
     pad = max(1, h // 8)
-    padded = TF.pad(img, [pad, pad, pad, pad])
-    top = int(torch.randint(0, 2 * pad + 1, (1,), generator=gen))
-    left = int(torch.randint(0, 2 * pad + 1, (1,), generator=gen))
-    out = TF.crop(padded, top, left, h, w)
-    if torch.rand((), generator=gen) < 0.5:
-        out = TF.horizontal_flip(out)
+    padded = torch.nn.functional.pad(images, [pad, pad, pad, pad])
+    out = torch.empty_like(images)
+    for i, (top, left, _) in enumerate(params):  # one slice copy per sample
+        out[i] = padded[i, :, top:top + h, left:left + w]
+    flip = torch.tensor([p[2] for p in params], dtype=torch.bool)
+    if bool(flip.any()):
+        out[flip] = out[flip].flip(-1)
     return out
 
 
@@ -49,12 +61,26 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         img = self.images[i]
         if self.augment:
-            gen = torch.Generator().manual_seed(view_seed(self.seed, self.epoch, i))
-            img = augment_image(img, gen)
+            img = augment_batch(img[None], [view_params(self.seed, self.epoch, i, tuple(img.shape[-2:]))])[0]  # type: ignore[arg-type]
         return {"pixel_values": img, "label": self.labels[i], "index": i, "view": self.epoch if self.augment else 0}
 
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        """A whole batch at once (the DataLoader's batched fetch): the same samples and views as ``__getitem__``
+        one by one, cropped and flipped together (:func:`augment_batch`)."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        imgs = self.images[idx]
+        if self.augment:
+            size = tuple(imgs.shape[-2:])
+            imgs = augment_batch(imgs, [view_params(self.seed, self.epoch, int(i), size) for i in indices])  # type: ignore[arg-type]
+        return {"pixel_values": imgs, "label": self.labels[idx], "index": idx,
+                "view": torch.full((len(indices),), self.epoch if self.augment else 0, dtype=torch.long)}
 
-def collate_images(items: list[dict[str, Any]]) -> dict[str, Any]:
+
+def collate_images(items: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(items, dict):  # already a batch (ImageDataset.__getitems__)
+        inputs = {"pixel_values": items["pixel_values"]}
+        return {"student": inputs, "teacher": inputs, "label": items["label"], "index": items["index"],
+                "view": items["view"]}
     pixels = torch.stack([it["pixel_values"] for it in items])
     inputs = {"pixel_values": pixels}
     return {"student": inputs, "teacher": inputs, "label": torch.stack([it["label"] for it in items]),

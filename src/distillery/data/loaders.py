@@ -23,7 +23,8 @@ class Tokenizers:
 
 def load_tokenizers(cfg: Config, teacher_needed: bool) -> Tokenizers:
     """The tokenizers of a text run: ``student.tokenizer``, else the hf: student's or the hf: teacher's."""
-    t_name = cfg.teacher.model[3:] if cfg.teacher and cfg.teacher.model.startswith("hf:") else None
+    lead = cfg.teacher.members()[0][0] if cfg.teacher else ""  # an ensemble's members share its first's tokens
+    t_name = lead[3:] if lead.startswith("hf:") else None
     if cfg.student.tokenizer:
         s_name = cfg.student.tokenizer
     elif cfg.student.model.startswith("hf:"):

@@ -176,6 +176,17 @@ def _check_jpeg_arrays(cfg: DataConfig, name: str, data: np.ndarray, offs: np.nd
                    f"{name}_jpeg_bytes")
 
 
+def sniff_modality(source: str) -> str:
+    """``image`` for a .npz or a local folder without table files (an image folder), else ``text``: a guess from
+    the path alone, before the data is read."""
+    p = Path(source).expanduser()
+    if p.suffix.lower() == ".npz":
+        return "image"
+    if p.is_dir() and not any(f.suffix.lower() in _TABLE_EXT for f in p.iterdir() if f.is_file()):
+        return "image"
+    return "text"
+
+
 def hf_dataset(cfg: DataConfig):
     """A ``datasets.DatasetDict`` for a Hub id, a local folder or a single file. datasets' own error log (a
     traceback on stderr) is silenced: a failure becomes one error line naming the file."""

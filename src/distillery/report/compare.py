@@ -43,8 +43,16 @@ def _same_config(run_dir: Path, cfg) -> bool:
     import yaml
 
     saved = run_dir / "config.yaml"
-    return saved.is_file() and yaml.safe_load(saved.read_text()) == yaml.safe_load(
-        yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if not saved.is_file():
+        return False
+    got = yaml.safe_load(saved.read_text())
+    want = yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    # keys a run resolves when the config leaves them open (train.precision auto, inferred data columns): the
+    # saved run's resolution stands for a config that does not set them
+    for section, key in (("train", "precision"), ("data", "text_column"), ("data", "label_column")):
+        if key not in getattr(cfg, section).model_fields_set and isinstance(got, dict) and section in got:
+            want[section][key] = got[section].get(key, want[section][key])
+    return got == want
 
 
 REPORT_FILES = {"compare.json", "report.md", "report.html", "plots"}

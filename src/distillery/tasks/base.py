@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import Config
 from ..losses import LossSet, TermContext
+from ..data.sources import sniff_modality
 from ..runtime import bf16_supported, compute_device
 
 
@@ -74,6 +75,17 @@ class RunState:
     def effective_batch_size(self) -> int:
         tc = self.cfg.train
         return tc.batch_size * tc.accumulate_grad_batches * self.module.trainer.world_size
+
+
+def resolve_precision(cfg: Config) -> str:
+    """``train.precision``, with ``auto`` resolved: ``bf16-mixed`` where the device has fast bf16 (AMX / AVX-512
+    BF16 CPUs, bf16 GPUs) and the student is a conv net over images, else ``32-true`` (measured on this project's
+    CPU: see docs/benchmarks.md, end to end)."""
+    p = str(cfg.train.precision)
+    if p != "auto":
+        return p
+    image = cfg.data.task == "image" or (cfg.data.task == "auto" and sniff_modality(cfg.data.source) == "image")
+    return "bf16-mixed" if image and bf16_supported(compute_device(cfg.train.accelerator)) else "32-true"
 
 
 def teacher_bf16(cfg: Config) -> bool:

@@ -20,9 +20,11 @@ from ..features import Features
 from ..fileio import verify_hash, write_with_hash
 from ..losses import TERMS, LossSet, TermContext, check_requirements
 from ..models import Network, count_params, create_model
+from ..models.ensemble import Ensemble
 from ..runtime import autocast_ctx, cache_root, compute_device, device_of, log, weights_fingerprint
 from ..students import TEXT_BUILTINS_NEED_VOCAB, save_student, student_kwargs
 from ..teacher import LiveTeacher, compute_features, prepare_head
+from ..teacher.head import HeadResult
 from ..teacher.plan import cache_plan, open_teacher_cache
 from ..training.distributed import GATHERABLE
 from .base import Prepared, RunState, Task, TeacherPart, register_task, teacher_bf16
@@ -39,6 +41,13 @@ def request_features(net: Network, names: set[str]) -> None:
     request = getattr(net, "request_features", None)
     if request is not None:
         request(set(names))
+
+
+def _ensemble_head(heads: list) -> HeadResult:
+    """One report for the heads of an ensemble's members (no features: the ensemble's logits are not one head's)."""
+    return HeadResult(mode="+".join(h.mode for h in heads), reused=all(h.reused for h in heads), path=None,
+                      info={"members": [{"mode": h.mode, "reused": h.reused,
+                                         **{k: v for k, v in h.info.items() if k != "key"}} for h in heads]})
 
 
 @register_task("auto", "text", "image")
@@ -66,7 +75,7 @@ class Classification(Task):
             for net, role in ((teacher, "teacher"), (student, "student")):
                 limit = getattr(net, "max_positions", None)
                 if limit is not None and cfg.data.max_length > limit:
-                    spec = cfg.teacher.model if role == "teacher" and cfg.teacher else cfg.student.model
+                    spec = cfg.teacher.spec if role == "teacher" and cfg.teacher else cfg.student.model
                     raise DistilleryError(f"data.max_length {cfg.data.max_length} is more than the {role} {spec} "
                                           f"can embed ({limit} positions); set data.max_length to at most {limit}")
         if tc.channels_last and data.modality == "image":
@@ -87,14 +96,18 @@ class Classification(Task):
     @staticmethod
     def _teacher(cfg: Config, data: TaskData) -> Network:
         assert cfg.teacher is not None
-        if not cfg.teacher.model.startswith(HUB_SOURCES) and not cfg.teacher.weights:
-            raise DistilleryError(f"teacher.model {cfg.teacher.model} is a built-in architecture without "
-                                  "pre-trained weights: set teacher.weights")
-        teacher = create_model(cfg.teacher.model, data.num_classes, pretrained=True, weights=cfg.teacher.weights,
-                               **cfg.teacher.kwargs)
-        if teacher.modality != data.modality:
-            raise DistilleryError(f"teacher.model {cfg.teacher.model} is a {teacher.modality} model but the data "
-                                  f"is {data.modality}")
+        members = []
+        for spec, weights in cfg.teacher.members():
+            if not spec.startswith(HUB_SOURCES) and not weights:
+                raise DistilleryError(f"teacher.model {spec} is a built-in architecture without pre-trained "
+                                      "weights: set teacher.weights")
+            net = create_model(spec, data.num_classes, pretrained=True, weights=weights, **cfg.teacher.kwargs)
+            if net.modality != data.modality:
+                raise DistilleryError(f"teacher.model {spec} is a {net.modality} model but the data is "
+                                      f"{data.modality}")
+            members.append(net)
+        teacher = members[0] if len(members) == 1 else Ensemble(members, cfg.teacher.member_weights,
+                                                                cfg.teacher.embedding_member)
         teacher.eval().requires_grad_(False)
         teacher.to(compute_device(cfg.train.accelerator))  # head, features and cache are prepared where it trains
         return teacher
@@ -128,24 +141,42 @@ class Classification(Task):
         loaders: Loaders = prep.extra["loaders"]
         detach = meter.attach(teacher)  # teacher forward FLOPs, booked to the phase of the moment
         prior_s = 0.0  # compute spent before the first step (teacher head, cache build), charged to the budget
-        key = {"spec": cfg.teacher.model, "weights_file": cfg.teacher.weights, "train": data.train.fingerprint(),
-               "val": data.val.fingerprint() if data.val is not None else None, "max_length": cfg.data.max_length,
-               "input": teacher.input_spec(), "augment": loaders.augment,
-               "transfer": data.transfer.fingerprint() if data.transfer is not None else None}
         t0 = time.perf_counter()
-        with meter.in_phase("teacher_head"):
-            head = prepare_head(teacher, cfg.teacher.head, key,
-                                {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.train},
-                                data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
-                                cache_dir=cfg.teacher.cache_dir, progress=tc.progress, bf16=bf16, meter=meter,
-                                notify=lambda m: log(f"note: {m}", quiet), margin=cfg.teacher.head_margin,
-                                seed=cfg.data.seed if cfg.data.seed is not None else tc.seed)  # one teacher per split
-        teacher.eval().requires_grad_(False)
-        if head.reused and head.mode != "pretrained":  # charged what it cost when it was made
-            meter.by_phase["teacher_head"] = float(head.info.get("flops") or 0.0)
-            prior_s += float(head.info.get("seconds") or 0.0)
-        else:
-            prior_s += time.perf_counter() - t0
+        heads = []
+        members = list(teacher.members) if isinstance(teacher, Ensemble) else [teacher]
+        spent = 0.0  # FLOPs of the heads: as counted now, or as stored with a reused head
+        for i, ((spec, weights), net) in enumerate(zip(cfg.teacher.members(), members, strict=True)):
+            key = {"spec": spec, "weights_file": weights, "train": data.train.fingerprint(),
+                   "val": data.val.fingerprint() if data.val is not None else None, "max_length": cfg.data.max_length,
+                   "input": net.input_spec(), "augment": loaders.augment,
+                   "transfer": data.transfer.fingerprint() if data.transfer is not None else None}
+            meter.by_phase["teacher_head"] = 0.0
+            t_member = time.perf_counter()
+            own = meter.attach(net) if net is not teacher else None  # an ensemble's member, counted on its own
+            try:
+                with meter.in_phase("teacher_head"):
+                    head = prepare_head(net, cfg.teacher.head, key, {"train_eval": loaders.train_eval,
+                                                                     "val": loaders.val, "train_aug": loaders.train},
+                                        data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
+                                        cache_dir=cfg.teacher.cache_dir, progress=tc.progress, bf16=bf16,
+                                        meter=meter, notify=lambda m: log(f"note: {m}", quiet),
+                                        margin=cfg.teacher.head_margin,
+                                        seed=cfg.data.seed if cfg.data.seed is not None else tc.seed)
+            finally:
+                if own is not None:
+                    own()
+            net.eval().requires_grad_(False)
+            if head.reused and head.mode != "pretrained":  # charged what it cost when it was made
+                spent += float(head.info.get("flops") or 0.0)
+                prior_s += float(head.info.get("seconds") or 0.0)
+            else:
+                spent += meter.by_phase["teacher_head"]
+                prior_s += time.perf_counter() - t_member
+            if len(members) > 1:
+                log(f"teacher member {i} ({spec}): head {head.mode}", quiet)
+            heads.append(head)
+        meter.by_phase["teacher_head"] = spent
+        head = heads[0] if len(heads) == 1 else _ensemble_head(heads)
         if head.mode != "pretrained":
             log(f"teacher head: {head.mode} ({'reused from ' + str(head.path) if head.reused else 'trained'})",
                 quiet)
@@ -159,7 +190,7 @@ class Classification(Task):
             prior_s += cache_report.total_build_s
         else:
             outputs = LiveTeacher(teacher, bf16=bf16)
-        report = {"spec": cfg.teacher.model, "precision": "bf16" if bf16 else "fp32",
+        report = {"spec": cfg.teacher.spec, "precision": "bf16" if bf16 else "fp32",
                   "accuracy": self._teacher_accuracy(cfg, teacher, data, loaders, bf16),
                   "params": count_params(teacher), "head": head.mode, "head_reused": head.reused,
                   "head_info": {k: v for k, v in head.info.items() if k != "key"},
@@ -198,14 +229,14 @@ class Classification(Task):
     def _cache_key(cfg: Config, prep: Prepared, plan, bf16: bool) -> dict[str, Any]:
         assert cfg.teacher is not None and prep.teacher is not None
         data, loaders, tok = prep.extra["data"], prep.extra["loaders"], prep.extra["tok"]
-        return {"teacher": cfg.teacher.model, "teacher_weights": weights_fingerprint(prep.teacher),
+        return {"teacher": cfg.teacher.spec, "teacher_weights": weights_fingerprint(prep.teacher),
                 "data": data.student_train.fingerprint(), "input": prep.teacher.input_spec(),
                 "max_length": cfg.data.max_length,
-                "teacher_tokenizer": None if tok is None else (cfg.teacher.model if tok.teacher is not None
+                "teacher_tokenizer": None if tok is None else (cfg.teacher.spec if tok.teacher is not None
                                                                else tok.student_name),
                 "augment": loaders.augment, "seed": cfg.train.seed if loaders.augment else None,
                 "features": list(plan.features), "views": plan.views, "dtype": plan.dtype, "topk": plan.topk,
-                "bf16_autocast": bf16}
+                "bf16_autocast": bf16, "embedding_member": cfg.teacher.embedding_member}
 
     @staticmethod
     def _view_dataset(cfg: Config, prep: Prepared):
@@ -259,7 +290,7 @@ class Classification(Task):
         s_probe = probe(student, batch, "student")
         t_probe = probe(teacher, batch, "teacher") if teacher is not None else None
         check_requirements(loss_set, s_probe.available(), t_probe.available() if t_probe is not None else None,
-                           f"student {cfg.student.model}", f"teacher {cfg.teacher.model}" if cfg.teacher else "")
+                           f"student {cfg.student.model}", f"teacher {cfg.teacher.spec}" if cfg.teacher else "")
         for term in loss_set.terms.values():  # shape-dependent parts and checks, before the optimizer exists
             prepare = getattr(term, "prepare", None)
             if prepare is not None:

@@ -98,6 +98,8 @@ class LanguageModelling(Task):
     def prepare(self, cfg: Config, term_spec: dict, needs_teacher: bool, bf16: bool, quiet: bool) -> Prepared:
         tc, block = cfg.train, cfg.data.max_length
         mlm = cfg.data.task == "mlm"
+        if cfg.teacher is not None and isinstance(cfg.teacher.model, list):
+            raise DistilleryError(f"teacher.model: data.task {cfg.data.task} takes one teacher, not an ensemble")
         if mlm and block < 8:
             raise DistilleryError(f"data.max_length {block}: an mlm sequence needs at least 8 tokens")
         tok = _tokenizer(cfg)

@@ -100,7 +100,8 @@ def _finetune(net: Network, loader: DataLoader, epochs: int, lr: float, progress
             if not bool(labelled.any()):
                 continue
             inputs = {k: v.to(device) for k, v in batch["teacher"].items()}
-            counted = meter.span("teacher_head", ("ft_step", shape_key(batch["teacher"]))) if meter else nullcontext()
+            counted = (meter.span("teacher_head", ("ft_step", id(net), shape_key(batch["teacher"]))) if meter
+                       else nullcontext())
             with counted:
                 with autocast_ctx(device, bf16):
                     logits = net(inputs).logits
@@ -183,23 +184,25 @@ def prepare_head(net: Network, mode: str, key_parts: dict[str, Any], loaders: di
             info["probe_flops"] = meter.by_phase["teacher_head"] - before
         net.get_head().load_state_dict(head.state_dict())
         result = HeadResult(mode=mode, reused=False, path=str(path), info=info,
-                            features=feats if mode == "lp" else {})  # a fine-tune changes the features
+                            features=feats if mode in ("lp", "auto") else {})  # a fine-tune changes them
         if mode == "auto" and xv is None:
             info["chosen"], info["why"] = "lp", "no validation split to compare a fine-tune with"
         elif mode in ("ft", "auto"):
             probe_state = {k: v.clone() for k, v in net.state_dict().items()} if mode == "auto" else None
             _finetune(net, loaders["train_aug"], epochs or 3, lr or 2e-5, progress, seed, bf16,  # type: ignore[arg-type]
                       meter)
-            if probe_state is not None:  # auto: keep the fine-tune only where the validation split says it wins
+            if xv is not None:  # the fine-tune against the probe it started from, on the validation split
                 logits = compute_features(net, loaders["val"], {"logits"}, "fine-tuned teacher on validation",  # type: ignore[arg-type]
                                           progress=progress, bf16=bf16)["logits"]
                 ft_acc = float((logits.argmax(-1) == labels["val"]).float().mean())
-                info.update(probe_val_accuracy=info["val_accuracy"], ft_val_accuracy=ft_acc, margin=margin)
-                if ft_acc >= info["val_accuracy"] + margin:
-                    info["chosen"], info["val_accuracy"] = "ft", ft_acc
+                info.update(probe_val_accuracy=info["val_accuracy"], ft_val_accuracy=ft_acc, val_accuracy=ft_acc)
+            if probe_state is not None:  # auto: keep the fine-tune only where the validation split says it wins
+                info["margin"] = margin
+                if ft_acc >= info["probe_val_accuracy"] + margin:
+                    info["chosen"] = "ft"
                     result.features = {}
                 else:
-                    info["chosen"] = "lp"
+                    info["chosen"], info["val_accuracy"] = "lp", info["probe_val_accuracy"]
                     net.load_state_dict(probe_state)
         if mode == "auto":
             result.mode = info["chosen"]
