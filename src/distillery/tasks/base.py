@@ -12,8 +12,8 @@ from typing import Any
 from torch import nn
 
 from ..config import Config
-from ..losses import LossSet, TermContext
 from ..data.sources import sniff_modality
+from ..losses import LossSet, TermContext
 from ..runtime import bf16_supported, compute_device
 
 
