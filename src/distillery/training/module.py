@@ -62,6 +62,11 @@ class DistillationModule(L.LightningModule):
     def teacher(self) -> TeacherOutputs | None:
         return self._teacher
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        if device.type == "cpu":  # the loaders build batches on the CPU: nothing to move (Lightning would walk it)
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def on_fit_start(self) -> None:
         if self._teacher is not None:
             self._teacher.to(self.device)
