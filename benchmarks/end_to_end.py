@@ -243,10 +243,10 @@ def floor_image(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
     return {"accuracy": acc, "teacher_accuracy": teacher_acc, "epoch_s": epoch_s, "phases": clock.phases}
 
 
-def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int, seed: int) -> dict:
+def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int, seed: int, method: str = "au") -> dict:
     cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"output.dir={work / 'run'}", "train.progress=false",
                                  f"teacher.cache_dir={work / 'cache'}", f"train.num_threads={threads}",
-                                 f"train.seed={seed}"], "au")
+                                 f"train.seed={seed}"], method)
     t0 = time.perf_counter()
     m = run(cfg, quiet=True)
     wall = time.perf_counter() - t0
@@ -271,11 +271,11 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
 
 
-def pair(task: str, epochs: int, threads: int, seed: int) -> dict:
+def pair(task: str, epochs: int, threads: int, seed: int, method: str = "au") -> dict:
     """distillery's whole job, then the floor's, for one seed."""
     cfg_path, _ = TASKS[task]
     with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
-        d = distillery_job(cfg_path, epochs, Path(tmp), threads, seed)
+        d = distillery_job(cfg_path, epochs, Path(tmp), threads, seed, method)
     cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"train.seed={seed}"], "au")
     bf16_t = d["teacher_precision"] == "bf16"
     bf16_s = "bf16" in str(d["precision"] or cfg.train.precision)
@@ -321,6 +321,7 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--epochs", type=int, default=None, help="override every task's epochs (quick looks)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="one pair (distillery, floor) per seed")
+    ap.add_argument("--method", default="au", help="distillery's method (the job is au; kd has the floor's loss)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
     ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
@@ -337,13 +338,15 @@ def main() -> None:
     results.setdefault("tasks", {})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip() or None
-    for task in args.tasks:
+    for name in args.tasks:
+        task = name
+        name = task if args.method == "au" else f"{task} ({args.method})"  # the job is au; kd: the floor's loss
         epochs = args.epochs or TASKS[task][1]
-        old = results["tasks"].get(task, {})
+        old = results["tasks"].get(name, {})
         # seeds measured before (at these epochs) and not re-run now are kept, each with the commit it ran at
         kept = {p["seed"]: p for p in old.get("seeds", []) if old.get("epochs") == epochs}
         for seed in args.seeds:
-            p = pair(task, epochs, args.threads, seed)
+            p = pair(task, epochs, args.threads, seed, args.method)
             p["commit"] = commit
             kept[seed] = p
             pairs = [kept[k] for k in sorted(kept)]
@@ -352,10 +355,11 @@ def main() -> None:
                   f"{fl['wall_s']:.1f} s ({100 * fl['accuracy']:.2f} %): end-to-end x{p['ratio_end_to_end']}, "
                   f"steady epoch {steady(d['epoch_s']):.2f} s vs {steady(fl['epoch_s']):.2f} s "
                   f"(x{p['ratio_steady_epoch']})", flush=True)
-            results["tasks"][task] = {"epochs": epochs, "seeds": pairs, "summary": summary(pairs)}
+            results["tasks"][name] = {"epochs": epochs, "method": args.method, "seeds": pairs,
+                                      "summary": summary(pairs)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1))
-        print(f"{task}: {results['tasks'][task]['summary']}")
+        print(f"{name}: {results['tasks'][name]['summary']}")
     print(table(results))
     print(f"wrote {args.out}")
 

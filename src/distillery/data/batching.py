@@ -30,16 +30,18 @@ def view_params(seed: int, epoch: int, index: int, size: tuple[int, int]) -> tup
 def augment_batch(images: torch.Tensor, params: list[tuple[int, int, bool]]) -> torch.Tensor:
     """Random crop (zero padding of size/8) and horizontal flip of a uint8 batch ``[B, C, H, W]``, each sample
     with its own draws (:func:`view_params`)."""
+    import numpy as np
+
     h, w = images.shape[-2:]
     pad = max(1, h // 8)
-    padded = torch.nn.functional.pad(images, [pad, pad, pad, pad])
-    out = torch.empty_like(images)
-    for i, (top, left, _) in enumerate(params):  # one slice copy per sample
-        out[i] = padded[i, :, top:top + h, left:left + w]
-    flip = torch.tensor([p[2] for p in params], dtype=torch.bool)
-    if bool(flip.any()):
-        out[flip] = out[flip].flip(-1)
-    return out
+    # numpy for the per-sample slices: a torch op per sample pays for its thread pool at every call (tens of
+    # microseconds with 2 threads), numpy's slice copies do not
+    padded = np.pad(images.numpy(), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.empty(images.shape, dtype=padded.dtype)
+    for i, (top, left, flip) in enumerate(params):
+        crop = padded[i, :, top:top + h, left:left + w]
+        out[i] = crop[..., ::-1] if flip else crop
+    return torch.from_numpy(out)
 
 
 class ImageDataset(Dataset):
