@@ -162,7 +162,7 @@ class TeacherConfig(_Section):
         if isinstance(self.model, list):
             files = self.weights if isinstance(self.weights, list) else [None] * len(self.model)
             return list(zip(self.model, files, strict=True))
-        return [(self.model, self.weights if not isinstance(self.weights, list) else None)]
+        return [(self.model, self.weights)]  # type: ignore[list-item]  (a list is refused for one model)
 
     @property
     def spec(self) -> str:
@@ -180,8 +180,7 @@ class TeacherConfig(_Section):
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="the frozen teacher's inference (probe features, output cache, live outputs, test "
         "accuracy): auto = bf16 autocast where the device has fast bf16 (AMX / AVX-512 BF16 CPUs, bf16 GPUs) or "
-        "the student trains under bf16, else fp32. A fine-tuned teacher (head: ft) trains under the student's "
-        "precision")
+        "the student trains under bf16, else fp32. A fine-tune (head: ft or auto) trains under the same autocast")
 
 
 class StudentConfig(_Section):

@@ -291,11 +291,13 @@ class TeacherCache:
         bar = track(range(total_batches), f"teacher cache ({s.views} view{'s' * (s.views > 1)})",
                     total=total_batches, enabled=progress)
         ticks = iter(bar)
-        current_view, ds = -1, None
+        current_view, ds, per = -1, None, None
         f_last = flops() if flops is not None else 0.0
         for view, c in todo:
             if view != current_view:
                 ds, current_view = dataset_for_view(view), view
+                lengths = getattr(ds, "lengths", None)
+                per = lengths() if lengths is not None else None  # once per view, not per chunk
             lo, hi = c * s.chunk, min(self.num_samples, (c + 1) * s.chunk)
             given = known(view, list(range(lo, hi))) if known is not None else None
             if given is not None:  # the teacher already ran on these inputs (a probe's pass): stored, not re-run
@@ -308,9 +310,7 @@ class TeacherCache:
                 f_last = self._finish_chunk(view, c, lo, hi, flops, f_last)
                 continue
             rows: list[int] | range = range(lo, hi)
-            lengths = getattr(ds, "lengths", None)
-            if lengths is not None:  # texts: batches of similar length, little padding (rows are written by index)
-                per = lengths()
+            if per is not None:  # texts: batches of similar length, little padding (rows are written by index)
                 rows = sorted(rows, key=per.__getitem__)
             # an own generator: building the cache must not advance the global RNG (the run stays what it would be
             # with a live teacher)
