@@ -84,7 +84,8 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         out = Path(args.runs) / name
-        cfg = load_config(cfg_path, [*over, f"output.dir={out}", "train.progress=false"], method)
+        cfg = load_config(cfg_path, [*over, f"output.dir={out}", "train.progress=false", "train.test_every_epoch=true"],
+                          method)  # the per-epoch test accuracies (best and last epoch) of the table
         if (out / "metrics.json").exists():
             m = json.loads((out / "metrics.json").read_text())
         elif out.exists() and any(out.iterdir()) and _same_config(out, cfg):

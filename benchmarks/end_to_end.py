@@ -330,7 +330,8 @@ def main() -> None:
         print(table(json.loads(args.out.read_text())))
         return
     torch.set_num_threads(args.threads)
-    import lightning  # noqa: F401  (imported once, before either is timed: both are measured warm)
+    import datasets  # noqa: F401  (imported once, before either is timed: both are measured warm)
+    import lightning  # noqa: F401
     import transformers  # noqa: F401
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}  # other tasks' rows are kept
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,

@@ -22,7 +22,9 @@ def test_text_run_every_preset(make_text_config, method):
     for key in ("accuracy", "best_accuracy", "params"):
         assert key in m["student"]
     assert 0.0 <= m["student"]["accuracy"] <= 1.0 and m["train"]["epochs"] == 2
-    assert len(m["history"]) == 2 and "test/acc" in m["history"][-1] and "val/acc" in m["history"][-1]
+    # validation every epoch selects; the test split is scored once, at the end (train.test_every_epoch off)
+    assert len(m["history"]) == 2 and "test/acc" not in m["history"][-1] and "val/acc" in m["history"][-1]
+    assert m["student"]["best_accuracy"] is None
     if method == "scratch":
         assert m["teacher"] is None
     else:
@@ -67,7 +69,7 @@ def test_run_is_deterministic(make_text_config):
 def test_distillation_learns_the_tiny_text_task(make_text_config):
     raw = make_text_config("learn", train__epochs=8)
     m = run(raw, quiet=True)
-    assert m["student"]["best_accuracy"] >= 0.75  # 4 classes: chance is 0.25
+    assert m["student"]["accuracy"] >= 0.75  # 4 classes: chance is 0.25
 
 
 def test_image_run_live_teacher_with_augmentation(make_image_config):
@@ -194,7 +196,7 @@ def test_python_api_and_finetuned_teacher_head(make_text_config):
 def test_history_matches_the_logs_and_the_selected_checkpoint(make_text_config):
     import csv
 
-    raw = make_text_config("hist", train__epochs=4)
+    raw = make_text_config("hist", train__epochs=4, train__test_every_epoch=True)  # the DAPT protocol's curve
     m = run(raw, quiet=True)
     hist = m["history"]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]

@@ -67,7 +67,8 @@ def run_cmd(
                    + (f"; teacher {t['val_ce']:.4f}" if t and t.get("val_ce") is not None else ""))
         return
     s, t = metrics["student"], metrics["teacher"]
-    line = f"student accuracy {s['accuracy']:.4f} (best {s['best_accuracy']:.4f}), {s['params']:,} params"
+    best = f" (best {s['best_accuracy']:.4f})" if s.get("best_accuracy") is not None else ""
+    line = f"student accuracy {s['accuracy']:.4f}{best}, {s['params']:,} params"
     if t:
         line += f"; teacher accuracy {t['accuracy']:.4f}"
     typer.echo(line)

@@ -242,6 +242,10 @@ class TrainConfig(_Section):
                                      "once per machine with a matmul and stored)")
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(256, gt=0)
+    test_every_epoch: bool = Field(False, description="score the test split after every epoch too (a per-epoch test "
+                                   "curve and 'best over epochs', the DAPT code's protocol); off: the validation "
+                                   "split is evaluated each epoch and selects, the test split is scored once at the "
+                                   "end (without a validation split the test split is evaluated every epoch)")
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -257,8 +261,8 @@ class TrainConfig(_Section):
     accumulate_grad_batches: int = Field(1, gt=0, description="optimizer step every N batches (effective batch = "
                                          "batch_size x N x devices x nodes)")
     precision: str = Field("auto", description="Lightning precision, e.g. 32-true, bf16-mixed; auto = bf16-mixed "
-                           "for image students on a device with fast bf16 (AMX / AVX-512 BF16 CPUs, bf16 GPUs), "
-                           "else 32-true")
+                           "for image and text classification on a device with fast bf16 (AMX / AVX-512 BF16 CPUs, "
+                           "bf16 GPUs), else 32-true (language-model pre-training: 32-true unless set)")
     channels_last: bool = Field(False, description="conv nets: channels_last memory format")
     compile: bool = Field(False, description="torch.compile the student (costs compile time up front)")
     num_workers: int = Field(0, ge=0)

@@ -128,3 +128,42 @@ def test_compare_runs_the_study_and_writes_the_glue_table(tmp_path, corpus, mlm_
         m = __import__("json").loads((tmp_path / "study" / f"{arm}_s0" / "metrics.json").read_text())
         assert m["glue"]["SST-2"]["metric"] == "accuracy" and 0.0 <= m["glue"]["SST-2"]["score"] <= 1.0
         assert m["compute"]["ended_by"] == "budget"
+
+
+def test_mlm_pretrained_student_fine_tunes_as_a_classifier(corpus, hf_teacher_dir, make_text_config, tmp_path):
+    """The pre-train-then-fine-tune route (Farhat & Chen 2024's baseline): a masked-LM run's ``mlm:bert`` student
+    loads into the ``transformer`` classifier of the same sizes (encoder kept, MLM head left behind) and trains."""
+    from safetensors.torch import load_file
+
+    from distillery.models import create_model
+    from distillery.models.weights import load_weights
+    from distillery.report.compare import _weights_path
+
+    sizes = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    pre = _cfg(corpus, hf_teacher_dir, tmp_path / "pre", "scratch")
+    pre["student"]["kwargs"] = sizes
+    run(pre, quiet=True)
+    weights = _weights_path(str(tmp_path / "pre"))  # what compare --finetune-weights RUN_DIR picks
+    assert weights == tmp_path / "pre" / "model" / "model.safetensors"
+    saved = load_file(str(weights))
+    assert any(k.startswith("cls.") for k in saved)  # the MLM head is in the file ...
+
+    vocab = saved["bert.embeddings.word_embeddings.weight"].shape[0]
+    clf = create_model("transformer", 3, pretrained=False, vocab_size=vocab, hidden_size=16, num_layers=1,
+                       num_heads=2, intermediate_size=32)
+    load_weights(clf, weights)
+    assert clf.head_fits is False  # ... and not in the classifier, whose head is new
+    mine = clf.state_dict()
+    for k, v in saved.items():
+        if k.startswith("bert."):
+            assert torch.equal(mine["encoder." + k[len("bert."):]], v), k
+
+    raw = make_text_config("ft", distill__method="scratch")
+    raw["student"] = {"model": "transformer", "weights": str(weights),
+                      "kwargs": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32}}
+    m = run(raw, quiet=True)
+    assert m["student"]["accuracy"] > 0
+    wrong = dict(raw, student=dict(raw["student"], kwargs=dict(raw["student"]["kwargs"], hidden_size=32)))
+    wrong["output"] = {"dir": str(tmp_path / "ft_wrong")}
+    with pytest.raises(DistilleryError, match="weights do not fit the model"):
+        run(wrong, quiet=True)

@@ -81,3 +81,21 @@ def test_sorted_batches_cover_every_example_once_and_shards_split_them(monkeypat
         monkeypatch.setattr(samplers, "rank", lambda r=r: r)
         parts += [i for b in SortedBatchSampler(lengths, 4, shard=True) for i in b]
     assert sorted(parts) == list(range(len(lengths)))
+
+
+def test_train_precision_auto_is_bf16_for_classification_only(make_text_config, make_image_config, monkeypatch):
+    """``train.precision: auto``: bf16-mixed for image and text classification where the device has fast bf16,
+    fp32 for language-model pre-training and on devices without it."""
+    from distillery.config import build_config
+    from distillery.tasks import base
+
+    text, image = make_text_config("p_text"), make_image_config("p_image")
+    mlm = make_text_config("p_mlm")
+    mlm["data"]["task"] = "mlm"
+    for fast, want in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr(base, "bf16_supported", lambda device, fast=fast: fast)
+        assert base.resolve_precision(build_config(text)) == want
+        assert base.resolve_precision(build_config(image)) == want
+        assert base.resolve_precision(build_config(mlm)) == "32-true"
+    text["train"]["precision"] = "32-true"
+    assert base.resolve_precision(build_config(text)) == "32-true"  # set: kept

@@ -19,7 +19,7 @@ def test_steps_budget_ends_the_run_mid_epoch_and_still_evaluates(make_image_conf
     c = m["compute"]
     assert m["train"]["steps"] == 4 and c["steps"] == 4 and c["ended_by"] == "budget"
     assert c["budget"] == {"steps": 4} and c["budget_spent"] == 1.0
-    assert m["history"][-1]["step"] == 4 and "test/acc" in m["history"][-1]  # evaluated where it stopped
+    assert m["history"][-1]["step"] == 4 and "val/acc" in m["history"][-1]  # evaluated where it stopped
 
 
 def test_flops_budget_stops_within_one_step(make_image_config):

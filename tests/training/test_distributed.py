@@ -26,7 +26,8 @@ def _cli(cfg: dict, path, launcher: list[str] | None = None) -> dict:
 def test_two_processes_match_one_with_the_same_global_batch(make_text_config, tmp_path, method):
     base = make_text_config("one", distill__method=method)
     base["student"]["kwargs"]["dropout"] = 0.0  # dropout masks are drawn per process
-    base["train"].update(epochs=3, batch_size=16, num_threads=1)
+    base["train"].update(epochs=3, batch_size=16, num_threads=1, precision="32-true",
+                         test_every_epoch=True)  # bf16 rounds per batch size
     one = _cli(base, tmp_path / "one.yaml")
     two_cfg = json.loads(json.dumps(base))
     two_cfg["output"]["dir"] = str(tmp_path / "two")

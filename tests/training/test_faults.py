@@ -49,15 +49,51 @@ def test_exploding_run_from_the_cli_is_one_line_exit_2(make_text_config, tmp_pat
     assert not (tmp_path / "boom").exists()  # nothing worth keeping: no checkpoint yet
 
 
-def test_non_finite_gradient_names_the_parameter():
+def test_non_finite_parameter_is_named():
     ctx = TermContext(student_dim=64, teacher_dim=None, num_classes=4)
     m = DistillationModule(create_model("resnet20", 4), build_loss_set(resolve_terms("scratch", None), ctx), None,
                            TrainConfig(), steps_per_epoch=1, eval_names=["test"])
-    for p in m.parameters():
-        p.grad = torch.zeros_like(p)
-    m.student.linear.weight.grad[0, 0] = float("inf")
-    with pytest.raises(NumericalFault, match=r"non-finite gradient in student\.linear\.weight"):
-        m.on_before_optimizer_step(None)
+    m.check_parameters()  # all finite: nothing happens
+    with torch.no_grad():
+        m.student.linear.weight[0, 0] = float("inf")
+    with pytest.raises(NumericalFault, match=r"non-finite parameter in student\.linear\.weight"):
+        m.check_parameters()
+
+
+class _InfGrad(torch.autograd.Function):
+    """The identity whose gradient is infinite: a finite loss that poisons every gradient behind it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * float("inf")
+
+
+@pytest.mark.parametrize("poisoned_step", [4, 6])  # mid-epoch (the next loss finds it) and an epoch's last step
+def test_non_finite_gradient_stops_the_run_before_a_checkpoint_holds_it(make_image_config, monkeypatch,
+                                                                       poisoned_step):
+    calls = {"n": 0}
+    forward = LossSet.forward
+
+    def poisoned(self, *args, **kwargs):
+        parts = forward(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == poisoned_step:  # 3 steps an epoch: the 1st of epoch 2, or its last
+            parts["ce"] = _InfGrad.apply(parts["ce"])
+        return parts
+
+    monkeypatch.setattr(LossSet, "forward", poisoned)
+    raw = make_image_config("infgrad", distill__method="scratch", train__epochs=4)
+    with pytest.raises(NumericalFault, match=r"non-finite (loss \(ce = nan; )?parameter in student\.") as e:
+        run(raw, quiet=True)
+    assert "(epoch 2)" in str(e.value)
+    out = Path(raw["output"]["dir"])
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values()
+                                      if v.is_floating_point())  # epoch 1's checkpoint, not a poisoned one
 
 
 def test_lock_refuses_a_second_holder_or_waits_for_it(tmp_path):

@@ -184,24 +184,27 @@ def mlm_kd_loss(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+def align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0, normalized: bool = False) -> torch.Tensor:
     """Wang & Isola 2020, "Understanding Contrastive Representation Learning through Alignment and
     Uniformity" (ICML).
 
-    ``mean_i ||x_i - y_i||_2^alpha`` on L2-normalised rows (the rows are normalised here).
-    Computed in float32.
+    ``mean_i ||x_i - y_i||_2^alpha`` on L2-normalised rows (the rows are normalised here, unless ``normalized``
+    says the caller did it, in float32). Computed in float32.
     """
-    x = F.normalize(x.float(), dim=-1)
-    y = F.normalize(y.float(), dim=-1)
+    if not normalized:
+        x = F.normalize(x.float(), dim=-1)
+        y = F.normalize(y.float(), dim=-1)
     return (x - y).norm(p=2, dim=1).pow(alpha).mean()
 
 
-def uniform_loss(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
-    """Wang & Isola 2020: ``log mean_{i<j} exp(-t ||x_i - x_j||_2^2)`` on L2-normalised rows (float32).
-    A batch of one sample has no pairs: 0 (not NaN), so that a last batch of one does not stop training."""
+def uniform_loss(x: torch.Tensor, t: float = 2.0, normalized: bool = False) -> torch.Tensor:
+    """Wang & Isola 2020: ``log mean_{i<j} exp(-t ||x_i - x_j||_2^2)`` on L2-normalised rows (float32; the rows
+    are normalised here unless ``normalized``). A batch of one sample has no pairs: 0 (not NaN), so that a last
+    batch of one does not stop training."""
     if x.shape[0] < 2:
         return _zero_like_graph(x.float())
-    x = F.normalize(x.float(), dim=-1)
+    if not normalized:
+        x = F.normalize(x.float(), dim=-1)
     return torch.pdist(x, p=2).pow(2).mul(-t).exp().mean().log()
 
 

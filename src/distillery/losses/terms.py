@@ -103,8 +103,9 @@ class AlignUniform(LossTerm):
         self.align_weight, self.uniform_weight = align_weight, uniform_weight
 
     def forward(self, s, t, batch):
-        hs = F.normalize(self.student_proj(s.embedding.float()), dim=-1)
-        ht = F.normalize(self.teacher_proj(t.embedding.float()), dim=-1)
-        align = LF.align_loss(hs, ht, self.alpha)
-        unif = (LF.uniform_loss(hs, self.t) + LF.uniform_loss(ht, self.t)) / 2
+        # normalised once, in float32 (the projectors may have run under bf16 autocast)
+        hs = F.normalize(self.student_proj(s.embedding.float()).float(), dim=-1)
+        ht = F.normalize(self.teacher_proj(t.embedding.float()).float(), dim=-1)
+        align = LF.align_loss(hs, ht, self.alpha, normalized=True)
+        unif = (LF.uniform_loss(hs, self.t, normalized=True) + LF.uniform_loss(ht, self.t, normalized=True)) / 2
         return self.align_weight * align + self.uniform_weight * unif

@@ -37,6 +37,20 @@ class SmallTransformer(RequestableFeatures, Network):
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
         return encoder_features(self.encoder, inputs, self._qkv_layers)
 
+    def adapt_state_dict(self, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A masked-LM pre-training run's student (``mlm:bert`` of the same sizes: ``model.bert.*``, its MLM head
+        ``model.cls.*``) -> this encoder (``encoder.*``), the MLM head left behind: the pre-train-then-fine-tune
+        route (Farhat & Chen 2024's baseline; Bui et al. 2024's MLM pre-training). A ``transformers``
+        ``BertModel``/``BertForMaskedLM`` state dict (``bert.*`` or bare ``embeddings.*``/``encoder.*``) maps the
+        same way; anything else is returned as it is."""
+        for prefix in ("model.bert.", "bert."):
+            if any(k.startswith(prefix) for k in sd):
+                return {"encoder." + k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)
+                        and not k.startswith(prefix + "pooler.")}
+        if any(k.startswith("embeddings.") for k in sd) and not any(k.startswith("encoder.embeddings.") for k in sd):
+            return {"encoder." + k: v for k, v in sd.items() if not k.startswith(("pooler.", "cls."))}
+        return sd
+
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean over non-padding tokens (sentence-transformers pooling)."""

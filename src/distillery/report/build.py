@@ -65,6 +65,7 @@ class Score:
 
 
 ACCURACY = Score("accuracy", "test accuracy", "test/acc", 100.0, " %", 2)
+VAL_ACCURACY = Score("accuracy", "validation accuracy", "val/acc", 100.0, " %", 2)  # curves without per-epoch test
 LM_CE = Score("val_ce", "validation cross-entropy (nats/token)", "val/ce", 1.0, "", 4)
 
 
@@ -154,6 +155,10 @@ def _curves(arm: Arm, x_key: str, score: Score = ACCURACY) -> tuple[np.ndarray, 
 
 
 def plot(arms: dict[str, Arm], x_key: str, path: Path, title: str, score: Score = ACCURACY) -> Path:
+    if score is ACCURACY and not any(score.history in h for a in arms.values() for m in a.runs
+                                     for h in m["history"]):
+        score = VAL_ACCURACY  # the test split was scored once, at the end (train.test_every_epoch off)
+        title = title.replace(ACCURACY.label, VAL_ACCURACY.label)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
     for i, a in enumerate(arms.values()):

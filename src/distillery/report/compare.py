@@ -29,10 +29,12 @@ def parse_budget(text: str | None) -> dict[str, float] | None:
 
 def _weights_path(finetune: str) -> Path:
     p = Path(finetune).expanduser()
-    if p.is_dir():
-        if (p / "student.safetensors").is_file():
-            return p / "student.safetensors"
-        raise DistilleryError(f"--finetune-weights {finetune}: a directory without student.safetensors")
+    if p.is_dir():  # a classification run (student.safetensors) or a language-model pre-training run (model/)
+        for name in ("student.safetensors", "model/model.safetensors"):
+            if (p / name).is_file():
+                return p / name
+        raise DistilleryError(f"--finetune-weights {finetune}: a directory without student.safetensors (a "
+                              "classification run) or model/model.safetensors (a masked-LM pre-training run)")
     if not p.is_file():
         raise DistilleryError(f"--finetune-weights {finetune}: file not found")
     return p
@@ -52,6 +54,15 @@ def _same_config(run_dir: Path, cfg) -> bool:
     for section, key in (("train", "precision"), ("data", "text_column"), ("data", "label_column")):
         if key not in getattr(cfg, section).model_fields_set and isinstance(got, dict) and section in got:
             want[section][key] = got[section].get(key, want[section][key])
+    # a setting added to distillery after the run was made, at its default, is the run's behaviour: not a change
+    if isinstance(got, dict):
+        for section, values in want.items():
+            part = getattr(cfg, section, None)
+            fields = getattr(type(part), "model_fields", {}) if part is not None else {}
+            if isinstance(values, dict) and isinstance(got.get(section), dict):
+                for key in [k for k in values if k not in got[section] and k in fields]:
+                    if values[key] == fields[key].default:
+                        del values[key]
     return got == want
 
 

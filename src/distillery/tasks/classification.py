@@ -88,8 +88,11 @@ class Classification(Task):
         loaders = Loaders(cfg, data, tok, views=plan.views if plan is not None else 0)
         if len(loaders.train) == 0:
             raise DistilleryError("data: the training split is empty")
-        eval_names = (["val"] if loaders.val is not None else []) + ["test"]
-        eval_loaders = [x for x in (loaders.val, loaders.test) if x is not None]
+        # the test split is scored after every epoch only when asked (or when there is no validation split, whose
+        # per-epoch evaluation the history, budgets and curves are built on); otherwise once, at the end
+        every = tc.test_every_epoch or loaders.val is None
+        eval_names = (["val"] if loaders.val is not None else []) + (["test"] if every else [])
+        eval_loaders = [x for x in (loaders.val, loaders.test if every else None) if x is not None]
         return Prepared(student, teacher, loaders.train, eval_loaders, eval_names, term_spec,
                         extra={"data": data, "tok": tok, "loaders": loaders, "plan": plan})
 
@@ -330,7 +333,8 @@ class Classification(Task):
         metrics: dict[str, Any] = {
             "teacher": teacher_report,
             "student": {"spec": cfg.student.model, "accuracy": test_acc,
-                        "best_accuracy": max(test_hist) if test_hist else test_acc,
+                        # over epochs: only where the test split was scored after every epoch (else None)
+                        "best_accuracy": max(test_hist) if test_hist else None,
                         "last_accuracy": history[-1].get("test/acc") if history else None,
                         "selected_by": "val/acc" if best_path else "last epoch (no validation split)",
                         "params": count_params(student),
@@ -349,8 +353,12 @@ class Classification(Task):
         if isinstance(outputs, LiveTeacher) and teacher_report is not None:
             teacher_report["live_forward_s"] = round(outputs.forward_s, 3)
         if teacher is not None and teacher_report is not None:
+            # the teacher ran in this process (a live teacher, or a cache built now): it is warm
+            ran = teacher_report.get("outputs") != "cached" or (teacher_report.get("cache") or {}).get("status") \
+                != "reused"
             teacher_report["latency_ms_per_sample"] = round(latency_ms(teacher, loaders.test, "teacher",
-                                                                       bf16=teacher_bf16(cfg)), 4)
-        state.done_line = (f"student test accuracy {test_acc:.4f} (best over epochs "
-                           f"{metrics['student']['best_accuracy']:.4f})")
+                                                                       bf16=teacher_bf16(cfg), warm=ran), 4)
+        best = metrics["student"]["best_accuracy"]
+        state.done_line = f"student test accuracy {test_acc:.4f}" + (f" (best over epochs {best:.4f})"
+                                                                      if best is not None else "")
         return metrics

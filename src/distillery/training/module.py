@@ -110,7 +110,9 @@ class DistillationModule(L.LightningModule):
         loss = torch.stack(list(parts.values())).sum()
         if not torch.isfinite(loss.detach()):
             bad = ", ".join(f"{n} = {float(v)}" for n, v in parts.items() if not torch.isfinite(v.detach()))
-            self._fault(f"non-finite loss ({bad})")
+            params = self._non_finite_parameters()  # a non-finite gradient at the step before shows here
+            where = f"; non-finite parameter in {self._names(params)} (a non-finite gradient)" if params else ""
+            self._fault(f"non-finite loss ({bad}{where})")
         bs = batch["label"].shape[0]
         # the epoch means come from these sums (logged at the epoch's end); Lightning is handed the step loss only
         # on the steps its loggers write (each self.log call costs about as much as a small layer)
@@ -128,14 +130,34 @@ class DistillationModule(L.LightningModule):
         for name, v in self._train_sums.items():  # the names Lightning's on_epoch logging used to write
             self.log("train/loss_epoch" if name == "loss" else f"train/{name}", v / self._train_count)
 
-    def on_before_optimizer_step(self, optimizer) -> None:
-        named = [(n, p.grad) for n, p in self.named_parameters() if p.grad is not None]
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # the parameters are checked once per epoch, after its last step (before validation and the checkpoints):
+        # a non-finite gradient makes the stepped parameters non-finite, so the next step's loss check finds it
+        # within the epoch; a check of every gradient at every step read all of them (1.3 ms a step for a 4 M-
+        # parameter text CNN on 2 cores, 3 % of its epoch) to find the same fault one step earlier
+        trainer = self._trainer
+        last = getattr(trainer, "num_training_batches", None) if trainer is not None else None
+        if last is not None and (batch_idx + 1 >= last or trainer.should_stop):
+            self.check_parameters()
+
+    def check_parameters(self) -> None:
+        """Stop the run (:meth:`_fault`) if a trainable parameter holds a NaN/Inf, naming it."""
+        bad = self._non_finite_parameters()
+        if bad:
+            self._fault(f"non-finite parameter in {self._names(bad)} (a non-finite gradient at or before this step)")
+
+    def _non_finite_parameters(self) -> list[str]:
+        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
         if not named:
-            return
-        norms = torch.stack(torch._foreach_norm([g for _, g in named]))
-        if not bool(torch.isfinite(norms).all()):
-            bad = [n for (n, _), ok in zip(named, torch.isfinite(norms).tolist(), strict=True) if not ok]
-            self._fault(f"non-finite gradient in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+            return []
+        norms = torch.stack(torch._foreach_norm([p.detach() for _, p in named]))
+        if bool(torch.isfinite(norms).all()):
+            return []
+        return [n for (n, _), ok in zip(named, torch.isfinite(norms).tolist(), strict=True) if not ok]
+
+    @staticmethod
+    def _names(names: list[str]) -> str:
+        return f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
 
     def _fault(self, what: str) -> None:
         """Stop the run: a NaN/Inf must never be trained on silently. The last epoch's checkpoint stays."""
