@@ -1,0 +1,195 @@
+"""Issue-26 study: the thesis on text, measured as Farhat & Chen 2024 measure it.
+
+The Banking77 transformer student (configs/banking77_minilm_to_transformer.yaml: 2 layers, 128 wide) trained four
+ways, every arm with the same schedule, 3 seeds, one validation split (data.seed=0):
+
+- ``scratch``: random initialisation, cross-entropy (the config uses no text augmentation, so this is also the
+  fair baseline: the distilled arms see no data it does not see);
+- ``kd`` and ``au``: random initialisation, distilled from all-MiniLM-L6-v2 + its head;
+- ``finetune @ B``: the same architecture pre-trained with masked-LM on ../shared/data/text_corpus for a budget of
+  B FLOPs (configs/banking77_mlm_pretrain.yaml), then fine-tuned on Banking77 like the other arms.
+
+Compute per arm: distillation = teacher head + teacher cache + student training (the run's total FLOPs); the
+pre-training route = pre-training + fine-tuning. Writes benchmarks/results/text_thesis.json and
+docs/img/text_thesis.png (test accuracy against total FLOPs, both routes and scratch on one figure). Every run is
+a ``distillery compare`` / ``distillery run`` whose run directory is reused when finished and resumed when
+interrupted, so the study continues where it stopped.
+
+    python benchmarks/text_thesis.py                    # the study (hours on 2 CPU cores; resumable)
+    python benchmarks/text_thesis.py --table            # the docs table from the JSON
+    python benchmarks/text_thesis.py --seeds 1 --epochs 2 --budgets 1e11 3e11 1e12 --runs /tmp/tt --out /tmp/tt.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = ROOT / "configs" / "banking77_minilm_to_transformer.yaml"
+PRETRAIN = ROOT / "configs" / "banking77_mlm_pretrain.yaml"
+
+
+def _metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def pretrain(budget: float, out: Path, threads: int) -> Path:
+    """The masked-LM pre-training run for ``budget`` FLOPs (reused when finished, resumed when interrupted)."""
+    from distillery.api import resume, run
+    from distillery.config import load_config
+    from distillery.report.compare import _same_config
+
+    cfg = load_config(PRETRAIN, [f"train.budget={{flops: {budget:g}}}", f"output.dir={out}",
+                                 f"train.num_threads={threads}"])
+    if (out / "metrics.json").is_file():
+        return out
+    if out.is_dir() and any(out.iterdir()) and _same_config(out, cfg):
+        resume(out, quiet=True)
+    else:
+        run(cfg, quiet=True)
+    return out
+
+
+def arm_summary(run_dirs: list[Path], extra_flops: float = 0.0) -> dict:
+    ms = [_metrics(d) for d in run_dirs]
+    acc = [m["student"]["accuracy"] for m in ms]
+    flops = [m["compute"]["total_flops"] + extra_flops for m in ms]
+    return {"accuracy": [round(a, 6) for a in acc], "mean": statistics.mean(acc),
+            "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "total_flops": statistics.mean(flops),
+            "run_flops": statistics.mean(m["compute"]["total_flops"] for m in ms), "pretrain_flops": extra_flops,
+            "teacher_accuracy": (ms[0].get("teacher") or {}).get("accuracy"),
+            "train_time_s": statistics.mean(m["train"]["train_time_s"] for m in ms), "runs": [str(d) for d in run_dirs]}
+
+
+def crossing(points: list[tuple[float, float]], target: float) -> float | None:
+    """The pre-training FLOPs at which the fine-tuned accuracy first reaches ``target``, interpolated linearly in
+    log FLOPs between measured budgets; None when no budget reaches it (or the smallest already does: then the
+    smallest budget is returned, an upper bound)."""
+    pts = sorted(points)
+    for i, (f, a) in enumerate(pts):
+        if a >= target:
+            if i == 0:
+                return f
+            f0, a0 = pts[i - 1]
+            w = (target - a0) / (a - a0)
+            return 10 ** (math.log10(f0) + w * (math.log10(f) - math.log10(f0)))
+    return None
+
+
+def plot(results: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.6, 4.3))
+    ax = fig.add_subplot()
+    arms = results["arms"]
+    ft = sorted((a for a in arms.values() if a.get("pretrain_flops")), key=lambda a: a["total_flops"])
+    if ft:
+        ax.errorbar([a["total_flops"] for a in ft], [100 * a["mean"] for a in ft], [100 * a["std"] for a in ft],
+                    marker="o", capsize=3, label="MLM pre-training + fine-tuning (budgets)")
+    for name, marker in (("kd", "s"), ("au", "D"), ("scratch", "^")):
+        if name in arms:
+            a = arms[name]
+            ax.errorbar([a["total_flops"]], [100 * a["mean"]], [100 * a["std"]], marker=marker, capsize=3,
+                        linestyle="none", label=f"{name} (from random init)")
+    ax.set_xscale("log")
+    ax.set_xlabel("total FLOPs (pre-training + fine-tuning; teacher head + cache + student training)")
+    ax.set_ylabel("Banking77 test accuracy (%)")
+    ax.set_title(f"Distillation vs pre-training, transformer student ({results['seeds']} seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def table(results: dict) -> str:
+    rows = ["| arm | test accuracy (%) | total FLOPs | of which pre-training | train time per run (s) |",
+            "|---|---:|---:|---:|---:|"]
+    for name, a in results["arms"].items():
+        rows.append(f"| {name} | {100 * a['mean']:.2f} ± {100 * a['std']:.2f} | {a['total_flops']:.3g} | "
+                    f"{a['pretrain_flops']:.3g} | {a['train_time_s']:.0f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    from distillery.report.compare import compare
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--budgets", nargs="+", type=float, default=[1e13, 1e14, 3e14],
+                    help="masked-LM pre-training budgets in FLOPs (at least 30x apart, the largest >= 10x the "
+                         "distillation run's total FLOPs)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="override the task config's epochs (quick looks)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "text_thesis")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "text_thesis.json")
+    ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "text_thesis.png")
+    ap.add_argument("--only", nargs="*", default=None, help="a subset of: scratch kd au finetune")
+    ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
+    args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    # a teacher cache of the study's own: the teacher FLOPs charged are this version's (a head reused from an older
+    # version's cache reports the FLOPs it cost then)
+    over = ["data.seed=0", "train.progress=false", f"train.num_threads={args.threads}",
+            f"teacher.cache_dir={args.runs / 'teacher_cache'}",
+            *([f"train.epochs={args.epochs}"] if args.epochs else [])]
+    want = set(args.only or ["scratch", "kd", "au", "finetune"])
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    results.setdefault("arms", {})
+    seeds = range(args.seeds)
+    for arm in [a for a in ("scratch", "kd", "au") if a in want]:
+        compare(str(TASK), [arm], seeds=args.seeds, out=str(args.runs / arm), overrides=over, quiet=True)
+        results["arms"][arm] = arm_summary([args.runs / arm / f"{arm}_s{s}" for s in seeds])
+        print(f"{arm}: {100 * results['arms'][arm]['mean']:.2f} %", flush=True)
+    if "finetune" in want:
+        for budget in args.budgets:
+            pre = pretrain(budget, args.runs / f"pretrain_{budget:g}", args.threads)
+            pm = _metrics(pre)
+            out = args.runs / f"finetune_{budget:g}"
+            compare(str(TASK), ["finetune"], seeds=args.seeds, out=str(out), overrides=over, finetune_weights=str(pre),
+                    pretrain_run=str(pre), quiet=True)
+            name = f"finetune @ {budget:g}"
+            results["arms"][name] = arm_summary([out / f"finetune_s{s}" for s in seeds],
+                                                extra_flops=pm["compute"]["total_flops"])
+            results["arms"][name]["pretrain_val_ce"] = pm["student"].get("val_ce")
+            print(f"{name}: {100 * results['arms'][name]['mean']:.2f} %", flush=True)
+    arms = results["arms"]
+    distilled = max((arms[m]["total_flops"] for m in ("kd", "au") if m in arms), default=None)
+    if distilled and max(args.budgets) < 10 * distilled:
+        print(f"note: the largest pre-training budget {max(args.budgets):.3g} is under 10x the distillation run's "
+              f"{distilled:.3g} FLOPs", flush=True)
+    ft = [(a["pretrain_flops"], a["mean"]) for a in arms.values() if a.get("pretrain_flops")]
+    for method in ("au", "kd"):
+        if method in arms and ft:
+            target, cost = arms[method]["mean"], crossing(ft, arms[method]["mean"])
+            results[f"pretraining_to_match_{method}"] = {
+                "target_accuracy": target, "pretrain_flops": cost,
+                "distillation_share": (arms[method]["total_flops"] / cost) if cost else None,
+                "note": "interpolated in log FLOPs" if cost else "not reached within the largest budget"}
+    results.update(seeds=args.seeds, budgets=args.budgets, epochs=args.epochs, config=str(TASK.relative_to(ROOT)),
+                   pretrain_config=str(PRETRAIN.relative_to(ROOT)),
+                   commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                         cwd=ROOT).stdout.strip() or None,
+                   machine={"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                            "torch": torch.__version__},
+                   minutes_this_invocation=round((time.perf_counter() - t0) / 60, 1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    plot(results, args.plot)
+    print(table(results))
+    print(f"wrote {args.out} and {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
