@@ -6,6 +6,8 @@ present) are reused. Prints a Markdown table and writes benchmarks/results/metho
 
     python benchmarks/methods.py                                    # 10-shot (60 epochs) and full (20 epochs)
     python benchmarks/methods.py --settings 10shot --seeds 0 1 2
+    python benchmarks/methods.py --from-compare runs/textcnn_20ep --methods scratch kd au --seeds 0 1 2
+        # records the runs of a finished `distillery compare` (its arms and overrides) as the setting "compare"
 """
 from __future__ import annotations
 
@@ -42,10 +44,28 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=METHODS)
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--runs", default=str(ROOT / "runs" / "methods"))
+    ap.add_argument("--from-compare", type=Path, default=None,
+                    help="a finished `distillery compare --out DIR` of this config: its runs are recorded")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     path = ROOT / "benchmarks" / "results" / "methods.json"
     results = json.loads(path.read_text()) if path.exists() else {}
+    if args.from_compare is not None:
+        spec = json.loads((args.from_compare / "compare.json").read_text())
+        SETTINGS["compare"] = spec["overrides"]
+        results["compare"] = {}
+        for method in args.methods:
+            ms = [json.loads((args.from_compare / f"{method}_s{s}" / "metrics.json").read_text()) for s in args.seeds]
+            accs = [m["student"]["accuracy"] for m in ms]
+            results["compare"][method] = {
+                "accuracy": accs, "mean": statistics.mean(accs),
+                "std": statistics.stdev(accs) if len(accs) > 1 else None, "seeds": args.seeds,
+                "train_time_s": [m["train"]["train_time_s"] for m in ms],
+                "teacher_accuracy": (ms[0]["teacher"] or {}).get("accuracy"), "overrides": spec["overrides"],
+                "command": spec.get("command"), "precision": ms[0]["train"].get("precision")}
+        path.write_text(json.dumps(results, indent=2))
+        print(table({"compare": results["compare"]}))
+        return
     for setting in args.settings:
         for method in args.methods:
             accs, walls, teacher = [], [], None
