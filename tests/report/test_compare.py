@@ -136,6 +136,8 @@ def test_compare_resumes_an_interrupted_arm_of_the_same_config(make_text_config,
 def test_compare_refuses_a_finished_run_of_another_config(make_text_config, tmp_path):
     cfg = write_config(make_text_config("other_cfg", train__epochs=1), tmp_path / "exp.yaml")
     compare(str(cfg), ["scratch"], seeds=1, quiet=True)
+    # how it runs is not what it computes: another thread count or progress display reuses the finished run
+    compare(str(cfg), ["scratch"], seeds=1, quiet=True, overrides=["train.num_threads=1", "train.progress=true"])
     with pytest.raises(DistilleryError, match="finished run of another config"):
         compare(str(cfg), ["scratch"], seeds=1, quiet=True, overrides=["train.lr=0.5"])
 

@@ -54,6 +54,11 @@ def _same_config(run_dir: Path, cfg) -> bool:
     for section, key in (("train", "precision"), ("data", "text_column"), ("data", "label_column")):
         if key not in getattr(cfg, section).model_fields_set and isinstance(got, dict) and section in got:
             want[section][key] = got[section].get(key, want[section][key])
+    # how a run is executed, not what it computes: a study resumed with another thread count or progress display
+    # is the same study
+    for key in ("num_threads", "progress"):
+        if isinstance(got, dict) and isinstance(got.get("train"), dict) and key in got["train"]:
+            want["train"][key] = got["train"][key]
     # a setting added to distillery after the run was made, at its default, is the run's behaviour: not a change
     if isinstance(got, dict):
         for section, values in want.items():
