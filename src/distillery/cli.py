@@ -197,6 +197,11 @@ def compare_cmd(
     pretrain_run: Annotated[str | None, typer.Option(help="a distillery run that pre-trained the student: its "
                                                      "measured FLOPs are the pre-training cost")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a config key: a.b=value")] = None,
+    pretrain_config: Annotated[str | None, typer.Option(help="the pre-training route: a language-model pre-training "
+                                                        "config of the same student (e.g. configs/"
+                                                        "banking77_mlm_pretrain.yaml)")] = None,
+    pretrain_budgets: Annotated[str | None, typer.Option(help="comma-separated FLOPs: one pre-training run and one "
+                                                         "finetune@B arm per budget, e.g. 1e13,1e14,3e14")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Train the same student several ways (same data and seeds) and write report.md/.html with plots."""
@@ -204,8 +209,16 @@ def compare_cmd(
 
     from .report.compare import compare
 
+    budgets: list[float] = []
+    try:
+        budgets = [float(b) for b in (pretrain_budgets or "").split(",") if b.strip()]
+    except ValueError:
+        budgets = [-1.0]
+    if min(budgets, default=1.0) <= 0:
+        raise DistilleryError(f"--pretrain-budgets {pretrain_budgets!r}: expected FLOPs, e.g. 1e13,1e14")
     paths = compare(config, arms.split(","), seeds, budget, out, set_ or [], finetune_weights, pretrain_run, quiet,
-                    command="distillery compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
+                    command="distillery compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+                    pretrain_config=pretrain_config, pretrain_budgets=budgets)
     typer.echo(f"report: {paths['md']} and {paths['html']}")
 
 

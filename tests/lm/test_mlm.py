@@ -167,3 +167,43 @@ def test_mlm_pretrained_student_fine_tunes_as_a_classifier(corpus, hf_teacher_di
     wrong["output"] = {"dir": str(tmp_path / "ft_wrong")}
     with pytest.raises(DistilleryError, match="weights do not fit the model"):
         run(wrong, quiet=True)
+
+
+def test_compare_runs_the_pre_training_route_at_budgets(corpus, hf_teacher_dir, make_text_config, tmp_path):
+    """``compare --pretrain-config C --pretrain-budgets B1,B2``: one pre-training run per budget, one finetune@B arm
+    per budget started from it, and the report counts the pre-training FLOPs in that arm's FLOPs."""
+    import json
+
+    import yaml
+
+    from distillery.cli import main
+
+    pre = _cfg(corpus, hf_teacher_dir, tmp_path / "unused", "scratch", epochs=50)
+    pre["student"]["kwargs"] = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                "intermediate_size": 32}
+    (tmp_path / "pre.yaml").write_text(yaml.safe_dump(pre))
+    task = make_text_config("route", distill__method="scratch")
+    task["student"] = {"model": "transformer", "kwargs": {"hidden_size": 16, "num_layers": 1, "num_heads": 2,
+                                                          "intermediate_size": 32}}
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(task))
+    out = tmp_path / "study"
+    args = ["compare", str(tmp_path / "task.yaml"), "--arms", "scratch", "--out", str(out), "-q",
+            "--pretrain-config", str(tmp_path / "pre.yaml"), "--pretrain-budgets", "2e8,6e8"]
+    assert main(args) == 0
+    flops = {}
+    for b in ("2e+08", "6e+08"):
+        m = json.loads((out / f"pretrain_{b}" / "metrics.json").read_text())
+        assert m["compute"]["ended_by"] == "budget" and m["compute"]["total_flops"] >= float(b)
+        flops[b] = m["compute"]["total_flops"]
+        ft = yaml.safe_load((out / f"finetune_{b}_s0" / "config.yaml").read_text())
+        assert ft["student"]["weights"].endswith(f"pretrain_{b}/model/model.safetensors")
+        assert ft["distill"]["method"] == "scratch"
+    report = (out / "report.md").read_text()
+    for b, f in flops.items():
+        arm = f"finetune@{f:.2g}"
+        ft_m = json.loads((out / f"finetune_{b}_s0" / "metrics.json").read_text())
+        row = next(line for line in report.splitlines() if line.startswith(f"| {arm} |"))
+        assert f"{ft_m['compute']['total_flops'] + f:.3g}" in row  # pre-training + fine-tuning
+    assert "| scratch |" in report
+    assert main(args) == 0  # finished: everything reused
+    assert main([*args[:-2], "--pretrain-budgets", "1e8,x"]) == 2

@@ -32,6 +32,7 @@ class Arm:
     name: str
     runs: list[dict[str, Any]] = field(default_factory=list)
     dirs: list[Path] = field(default_factory=list)
+    pretrain_flops: float = 0.0  # a finetune arm started from a distillery pre-training run: that run's FLOPs
 
     def values(self, *path: str) -> list[float]:
         out = []
@@ -74,10 +75,31 @@ def score_of(metrics: dict[str, Any]) -> Score:
     return LM_CE if metrics.get("task") in ("clm", "mlm") else ACCURACY
 
 
+def pretraining_origin(config: dict[str, Any]) -> float | None:
+    """The FLOPs of the distillery language-model pre-training run whose weights the student starts from (its
+    ``model/model.safetensors`` or ``student.safetensors``), or None when the weights come from elsewhere."""
+    init = (config.get("student") or {}).get("weights")
+    if not init:
+        return None
+    p = Path(init)
+    for d in (p.parent, p.parent.parent):
+        if (d / "metrics.json").is_file():
+            try:
+                m = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+            except ValueError:
+                return None
+            if m.get("task") in ("mlm", "clm"):
+                return float((m.get("compute") or {}).get("total_flops") or 0.0)
+    return None
+
+
 def arm_name(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     method = metrics["train"]["method"]
     init = (config.get("student") or {}).get("weights")
     if init:
+        pre = pretraining_origin(config) if method == "scratch" else None
+        if pre is not None:  # one arm per pre-training budget
+            return f"finetune@{pre:.2g}"
         return "finetune" if method == "scratch" else f"{method}+init"
     return method
 
@@ -108,7 +130,7 @@ def collect(run_dirs: list[Path]) -> dict[str, Arm]:
                                   "that run, or leave its directory out") from None
         cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
         name = arm_name(m, cfg)
-        arms.setdefault(name, Arm(name))
+        arms.setdefault(name, Arm(name, pretrain_flops=pretraining_origin(cfg) or 0.0))
         arms[name].runs.append(m)
         arms[name].dirs.append(d)
     order = {n: i for i, n in enumerate(BASELINES)}
@@ -137,7 +159,8 @@ def table_rows(arms: dict[str, Arm], score: Score = ACCURACY) -> tuple[list[str]
         rows.append([a.name, str(len(a.runs)), _pm(a.mean("student", score.key), a.std("student", score.key),
                                                    score.scale, score.digits, score.unit),
                      f"{int(a.mean('student', 'params') or 0):,}", *tokens,
-                     _fmt_flops(a.mean("compute", "total_flops")),
+                     _fmt_flops(None if a.mean("compute", "total_flops") is None
+                                else a.mean("compute", "total_flops") + a.pretrain_flops),
                      _fmt_flops(a.mean("compute", "teacher_flops")),
                      _pm(a.mean("compute", "compute_time_s"), None, 1.0, 1, ""),
                      _pm(a.mean("train", "wall_time_s"), None, 1.0, 1, ""),
@@ -150,6 +173,8 @@ def _curves(arm: Arm, x_key: str, score: Score = ACCURACY) -> tuple[np.ndarray, 
     hists = [[h for h in m["history"] if score.history in h and x_key in h] for m in arm.runs]
     n = min(len(h) for h in hists)
     xs = np.array([[h[i][x_key] for i in range(n)] for h in hists], dtype=float).mean(0)
+    if x_key == "flops":  # the pre-training route: its pre-training FLOPs come first
+        xs = xs + arm.pretrain_flops
     acc = np.array([[h[i][score.history] for i in range(n)] for h in hists], dtype=float)
     return xs, acc.mean(0), acc.std(0)
 
@@ -212,7 +237,7 @@ def pretraining_lines(arms: dict[str, Arm], cost: PretrainCost | None) -> list[s
     score = score_of(ft.runs[0]) if ft is not None and ft.runs else ACCURACY
     base = ft.mean("student", score.key) if ft is not None else None
     for a in arms.values():
-        if a.name in BASELINES:
+        if a.name in BASELINES or a.pretrain_flops:
             continue
         f = a.mean("compute", "total_flops")
         if not f:
@@ -297,7 +322,10 @@ def write_report(run_dirs: list[Path], out: Path, title: str = "distillery compa
               "checkpoint with the lowest.")
     md += ["", f"{chosen} Training FLOPs count the teacher's "
            "head preparation, cache build or live forward passes, and the student's forward and backward passes "
-           "(FlopCounterMode; evaluation excluded). Compute time: the same phases' wall-clock seconds.", ""]
+           "(FlopCounterMode; evaluation excluded). Compute time: the same phases' wall-clock seconds."
+           + (" A `finetune@F` arm starts from the student of a distillery language-model pre-training run that "
+              "cost F FLOPs; its training FLOPs (table and plot) include them: the pre-training route in all."
+              if any(a.pretrain_flops for a in arms.values()) else ""), ""]
     sections = [*glue_lines(arms), *(sections or [])]
     md += [*sections, *([""] if sections else [])]
     md += ["## Plots", "", f"![accuracy by epoch](plots/{p_epoch.name})", "",

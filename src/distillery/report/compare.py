@@ -92,11 +92,24 @@ def _refuse_foreign(root: Path, arm_dirs: set[str]) -> None:
                               "new folder (nothing there is overwritten)")
 
 
+def _pretrain_config(path: str, flops: float, out: Path, overrides: list[str] | None):
+    """The pre-training run for ``flops``: its config, the study's execution settings (threads, progress) applied."""
+    keep = [o for o in (overrides or []) if o.split("=", 1)[0].strip() in ("train.num_threads", "train.progress")]
+    raw = apply_overrides(load_raw(path), [*keep, f"output.dir={out}"])
+    raw.setdefault("train", {})["budget"] = {"flops": flops}
+    return build_config(raw, origin=path, base_dir=Path(path).resolve().parent)
+
+
 def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = None, out: str | None = None,
             overrides: list[str] | None = None, finetune_weights: str | None = None, pretrain_run: str | None = None,
-            quiet: bool = False, command: str | None = None) -> dict[str, Path]:
+            quiet: bool = False, command: str | None = None, pretrain_config: str | None = None,
+            pretrain_budgets: list[float] | None = None) -> dict[str, Path]:
     """Run every arm for ``seeds`` seeds under ``out`` (default: the config's output.dir); write the report.
 
+    With ``pretrain_config`` (a language-model pre-training config of the same student architecture, e.g.
+    configs/banking77_mlm_pretrain.yaml) and ``pretrain_budgets`` (FLOPs), the pre-training route is an arm per
+    budget: the student pre-trained for that budget (``pretrain_<B>/``), then fine-tuned like the ``finetune``
+    arm (``finetune@<B>``; Farhat & Chen 2024's comparison), its pre-training FLOPs counted in the report.
     Finished runs are reused and an interrupted run of the same config is resumed, so a study continues where it
     stopped."""
     from ..api import resume, run
@@ -106,7 +119,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
     raw = apply_overrides(load_raw(config), overrides or [])
     base_dir = Path(config).resolve().parent
     arms = [a.strip() for a in arms if a.strip()]
-    if not arms:
+    if not arms and not pretrain_budgets:
         raise DistilleryError("--arms: give at least one arm, e.g. --arms scratch,kd,au")
     unknown = [a for a in arms if a != "finetune" and a not in PRESETS]
     if unknown:
@@ -121,6 +134,9 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
     init_path = str(_weights_path(init)) if "finetune" in arms and finetune_weights else init
     budget_d = parse_budget(budget)
     root = Path(out or raw.get("output", {}).get("dir") or "runs/compare").expanduser()
+    if pretrain_budgets and not pretrain_config:
+        raise DistilleryError("--pretrain-budgets needs --pretrain-config: the pre-training config of the student")
+    pre_dirs = {b: root / f"pretrain_{b:g}" for b in (pretrain_budgets or [])}
     base_seed = int((raw.get("train") or {}).get("seed", 0))
     plan = []
     for arm in arms:
@@ -134,8 +150,35 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
             r.setdefault("output", {})["dir"] = str(root / f"{arm}_s{base_seed + i}")
             r["output"].setdefault("experiment", f"compare-{Path(config).stem}")  # the arms: runs of one experiment
             plan.append((arm, base_seed + i, build_config(r, origin=config, base_dir=base_dir)))  # all checked first
-    _refuse_foreign(root, {Path(p[2].output.dir).name for p in plan})
+    late: dict[int, dict] = {}  # the pre-training route's arms: built once their weights exist
+    for b, pre_dir in pre_dirs.items():  # one fine-tune arm per budget
+        for i in range(seeds):
+            r = copy.deepcopy(raw)
+            r.setdefault("distill", {})["method"] = "scratch"
+            r.setdefault("student", {})["weights"] = None  # checked without them now, with them once pre-trained
+            r.setdefault("train", {})["seed"] = base_seed + i
+            if budget_d is not None:
+                r["train"]["budget"] = budget_d
+            r.setdefault("output", {})["dir"] = str(root / f"finetune_{b:g}_s{base_seed + i}")
+            r["output"].setdefault("experiment", f"compare-{Path(config).stem}")
+            late[len(plan)] = {**r, "student": {**r["student"], "weights": str(pre_dir / "model" /
+                                                                               "model.safetensors")}}
+            plan.append((f"finetune@{b:g}", base_seed + i, build_config(r, origin=config, base_dir=base_dir)))
+    pre_cfgs = {b: _pretrain_config(pretrain_config, b, d, overrides) for b, d in pre_dirs.items()}  # type: ignore[arg-type]
+    _refuse_foreign(root, {Path(p[2].output.dir).name for p in plan} | {d.name for d in pre_dirs.values()})
     root.mkdir(parents=True, exist_ok=True)
+    for b, pcfg in pre_cfgs.items():
+        d = pre_dirs[b]
+        if (d / "metrics.json").is_file():
+            log(f"compare: pre-training for {b:g} FLOPs already finished ({d})", quiet)
+        elif d.exists() and any(d.iterdir()) and _same_config(d, pcfg):
+            log(f"compare: continuing the pre-training for {b:g} FLOPs in {d}", quiet)
+            resume(d, quiet=quiet)
+        else:
+            log(f"compare: pre-training the student for {b:g} FLOPs ({d})", quiet)
+            run(pcfg, quiet=quiet)
+    for k, r in late.items():
+        plan[k] = (plan[k][0], plan[k][1], build_config(r, origin=config, base_dir=base_dir))
     for k, (arm, seed, cfg) in enumerate(plan, 1):
         d = Path(cfg.output.dir)
         if (d / "metrics.json").is_file():
@@ -155,6 +198,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
         run(cfg, quiet=quiet)
     atomic_write_text(root / "compare.json", json.dumps(
         {"config": str(config), "arms": arms, "seeds": seeds, "budget": budget_d, "overrides": overrides or [],
+         "pretrain_config": pretrain_config, "pretrain_budgets": pretrain_budgets or [],
          "finetune_weights": init_path, "pretrain_run": pretrain_run, "runs": [p[2].output.dir for p in plan],
          "command": command},
         indent=1))
