@@ -148,10 +148,15 @@ def main() -> None:
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("arms", {})
     seeds = range(args.seeds)
+    def save() -> None:  # after every arm: an interrupted study keeps what it measured
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1))
+
     for arm in [a for a in ("scratch", "kd", "au") if a in want]:
         compare(str(TASK), [arm], seeds=args.seeds, out=str(args.runs / arm), overrides=over, quiet=True)
         results["arms"][arm] = arm_summary([args.runs / arm / f"{arm}_s{s}" for s in seeds])
         print(f"{arm}: {100 * results['arms'][arm]['mean']:.2f} %", flush=True)
+        save()
     if "finetune" in want:
         for budget in args.budgets:
             pre = pretrain(budget, args.runs / f"pretrain_{budget:g}", args.threads)
@@ -164,6 +169,7 @@ def main() -> None:
                                                 extra_flops=pm["compute"]["total_flops"])
             results["arms"][name]["pretrain_val_ce"] = pm["student"].get("val_ce")
             print(f"{name}: {100 * results['arms'][name]['mean']:.2f} %", flush=True)
+            save()
     arms = results["arms"]
     distilled = max((arms[m]["total_flops"] for m in ("kd", "au") if m in arms), default=None)
     if distilled and max(args.budgets) < 10 * distilled:
@@ -184,8 +190,7 @@ def main() -> None:
                    machine={"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                             "torch": torch.__version__},
                    minutes_this_invocation=round((time.perf_counter() - t0) / 60, 1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
+    save()
     plot(results, args.plot)
     print(table(results))
     print(f"wrote {args.out} and {args.plot}")
