@@ -42,19 +42,12 @@ def _metrics(run_dir: Path) -> dict:
 
 
 def pretrain(budget: float, out: Path, threads: int) -> Path:
-    """The masked-LM pre-training run for ``budget`` FLOPs (reused when finished, resumed when interrupted)."""
-    from distillery.api import resume, run
-    from distillery.config import load_config
-    from distillery.report.compare import _same_config
+    """The masked-LM pre-training run for ``budget`` FLOPs (reused when finished, resumed when interrupted): the
+    very run ``distillery compare --pretrain-config ... --pretrain-budgets`` makes."""
+    from distillery.report.compare import pretraining_run_config, run_or_reuse
 
-    cfg = load_config(PRETRAIN, [f"train.budget={{flops: {budget:g}}}", f"output.dir={out}",
-                                 f"train.num_threads={threads}"])
-    if (out / "metrics.json").is_file():
-        return out
-    if out.is_dir() and any(out.iterdir()) and _same_config(out, cfg):
-        resume(out, quiet=True)
-    else:
-        run(cfg, quiet=True)
+    run_or_reuse(pretraining_run_config(str(PRETRAIN), budget, out, [f"train.num_threads={threads}"]),
+                 f"pre-training for {budget:g} FLOPs", quiet=True)
     return out
 
 

@@ -16,18 +16,23 @@ from distillery.models import create_model
 from distillery.training import DistillationModule
 
 
-def test_nan_loss_stops_the_run_naming_step_and_term_and_keeps_the_checkpoint(make_image_config, monkeypatch):
+def _poison_ce(monkeypatch, call: int, poison) -> None:
+    """Replace the cross-entropy term by ``poison(ce)`` at the ``call``-th training loss (1-based)."""
     calls = {"n": 0}
     forward = LossSet.forward
 
     def poisoned(self, *args, **kwargs):
         parts = forward(self, *args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 7:  # epoch 3 of 3 steps each: two epochs' checkpoints exist by then
-            parts["ce"] = parts["ce"] * float("nan")
+        if calls["n"] == call:
+            parts["ce"] = poison(parts["ce"])
         return parts
 
     monkeypatch.setattr(LossSet, "forward", poisoned)
+
+
+def test_nan_loss_stops_the_run_naming_step_and_term_and_keeps_the_checkpoint(make_image_config, monkeypatch):
+    _poison_ce(monkeypatch, 7, lambda ce: ce * float("nan"))  # epoch 3 of 3 steps each: two checkpoints by then
     raw = make_image_config("nan", distill__method="scratch", train__epochs=4)
     with pytest.raises(NumericalFault, match=r"non-finite loss \(ce = nan\) at step 6 \(epoch 3\)") as e:
         run(raw, quiet=True)
@@ -75,17 +80,7 @@ class _InfGrad(torch.autograd.Function):
 @pytest.mark.parametrize("poisoned_step", [4, 6])  # mid-epoch (the next loss finds it) and an epoch's last step
 def test_non_finite_gradient_stops_the_run_before_a_checkpoint_holds_it(make_image_config, monkeypatch,
                                                                        poisoned_step):
-    calls = {"n": 0}
-    forward = LossSet.forward
-
-    def poisoned(self, *args, **kwargs):
-        parts = forward(self, *args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == poisoned_step:  # 3 steps an epoch: the 1st of epoch 2, or its last
-            parts["ce"] = _InfGrad.apply(parts["ce"])
-        return parts
-
-    monkeypatch.setattr(LossSet, "forward", poisoned)
+    _poison_ce(monkeypatch, poisoned_step, _InfGrad.apply)  # 3 steps an epoch: the 1st of epoch 2, or its last
     raw = make_image_config("infgrad", distill__method="scratch", train__epochs=4)
     with pytest.raises(NumericalFault, match=r"non-finite (loss \(ce = nan; )?parameter in student\.") as e:
         run(raw, quiet=True)

@@ -93,12 +93,13 @@ def pretraining_origin(config: dict[str, Any]) -> float | None:
     return None
 
 
-def arm_name(metrics: dict[str, Any], config: dict[str, Any]) -> str:
+def arm_name(metrics: dict[str, Any], config: dict[str, Any], pre: float | None = None) -> str:
+    """The arm a run belongs to; ``pre``: the FLOPs of the pre-training run its weights come from
+    (:func:`pretraining_origin`)."""
     method = metrics["train"]["method"]
     init = (config.get("student") or {}).get("weights")
     if init:
-        pre = pretraining_origin(config) if method == "scratch" else None
-        if pre is not None:  # one arm per pre-training budget
+        if pre is not None and method == "scratch":  # one arm per pre-training budget
             return f"finetune@{pre:.2g}"
         return "finetune" if method == "scratch" else f"{method}+init"
     return method
@@ -129,8 +130,9 @@ def collect(run_dirs: list[Path]) -> dict[str, Arm]:
                                   f"{str(e).splitlines()[0][:120]}); the file is truncated or damaged: re-run "
                                   "that run, or leave its directory out") from None
         cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
-        name = arm_name(m, cfg)
-        arms.setdefault(name, Arm(name, pretrain_flops=pretraining_origin(cfg) or 0.0))
+        pre = pretraining_origin(cfg)
+        name = arm_name(m, cfg, pre)
+        arms.setdefault(name, Arm(name, pretrain_flops=pre or 0.0))
         arms[name].runs.append(m)
         arms[name].dirs.append(d)
     order = {n: i for i, n in enumerate(BASELINES)}
@@ -159,8 +161,8 @@ def table_rows(arms: dict[str, Arm], score: Score = ACCURACY) -> tuple[list[str]
         rows.append([a.name, str(len(a.runs)), _pm(a.mean("student", score.key), a.std("student", score.key),
                                                    score.scale, score.digits, score.unit),
                      f"{int(a.mean('student', 'params') or 0):,}", *tokens,
-                     _fmt_flops(None if a.mean("compute", "total_flops") is None
-                                else a.mean("compute", "total_flops") + a.pretrain_flops),
+                     _fmt_flops(None if (flops := a.mean("compute", "total_flops")) is None
+                                else flops + a.pretrain_flops),
                      _fmt_flops(a.mean("compute", "teacher_flops")),
                      _pm(a.mean("compute", "compute_time_s"), None, 1.0, 1, ""),
                      _pm(a.mean("train", "wall_time_s"), None, 1.0, 1, ""),

@@ -92,12 +92,34 @@ def _refuse_foreign(root: Path, arm_dirs: set[str]) -> None:
                               "new folder (nothing there is overwritten)")
 
 
-def _pretrain_config(path: str, flops: float, out: Path, overrides: list[str] | None):
+def pretraining_run_config(path: str, flops: float, out: Path, overrides: list[str] | None):
     """The pre-training run for ``flops``: its config, the study's execution settings (threads, progress) applied."""
     keep = [o for o in (overrides or []) if o.split("=", 1)[0].strip() in ("train.num_threads", "train.progress")]
     raw = apply_overrides(load_raw(path), [*keep, f"output.dir={out}"])
     raw.setdefault("train", {})["budget"] = {"flops": flops}
     return build_config(raw, origin=path, base_dir=Path(path).resolve().parent)
+
+
+def run_or_reuse(cfg, what: str, quiet: bool = False) -> None:
+    """Run ``cfg`` into its ``output.dir``: reused when a run of the same config finished there, resumed when one
+    was interrupted, refused (one error line) when the folder holds a run of another config."""
+    from ..api import resume, run
+    from ..runtime import log
+
+    d = Path(cfg.output.dir)
+    if (d / "metrics.json").is_file():
+        if not _same_config(d, cfg):
+            raise DistilleryError(f"{d} holds a finished run of another config; remove it (or choose another "
+                                  "--out) to run that arm with this one")
+        log(f"{what} already finished ({d})", quiet)
+    elif d.exists() and any(d.iterdir()):
+        if not _same_config(d, cfg):
+            raise DistilleryError(f"{d} holds an unfinished run of another config; remove it to run that arm again")
+        log(f"{what}: continuing the interrupted run in {d}", quiet)
+        resume(d, quiet=quiet)
+    else:
+        log(what, quiet)
+        run(cfg, quiet=quiet)
 
 
 def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = None, out: str | None = None,
@@ -112,9 +134,7 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
     arm (``finetune@<B>``; Farhat & Chen 2024's comparison), its pre-training FLOPs counted in the report.
     Finished runs are reused and an interrupted run of the same config is resumed, so a study continues where it
     stopped."""
-    from ..api import resume, run
     from ..losses import PRESETS
-    from ..runtime import log
 
     raw = apply_overrides(load_raw(config), overrides or [])
     base_dir = Path(config).resolve().parent
@@ -138,64 +158,33 @@ def compare(config: str, arms: list[str], seeds: int = 1, budget: str | None = N
         raise DistilleryError("--pretrain-budgets needs --pretrain-config: the pre-training config of the student")
     pre_dirs = {b: root / f"pretrain_{b:g}" for b in (pretrain_budgets or [])}
     base_seed = int((raw.get("train") or {}).get("seed", 0))
-    plan = []
-    for arm in arms:
-        for i in range(seeds):
-            r = copy.deepcopy(raw)
-            r.setdefault("distill", {})["method"] = "scratch" if arm == "finetune" else arm
-            r.setdefault("student", {})["weights"] = init_path if arm == "finetune" else None
-            r.setdefault("train", {})["seed"] = base_seed + i
-            if budget_d is not None:
-                r["train"]["budget"] = budget_d
-            r.setdefault("output", {})["dir"] = str(root / f"{arm}_s{base_seed + i}")
-            r["output"].setdefault("experiment", f"compare-{Path(config).stem}")  # the arms: runs of one experiment
-            plan.append((arm, base_seed + i, build_config(r, origin=config, base_dir=base_dir)))  # all checked first
-    late: dict[int, dict] = {}  # the pre-training route's arms: built once their weights exist
-    for b, pre_dir in pre_dirs.items():  # one fine-tune arm per budget
-        for i in range(seeds):
-            r = copy.deepcopy(raw)
-            r.setdefault("distill", {})["method"] = "scratch"
-            r.setdefault("student", {})["weights"] = None  # checked without them now, with them once pre-trained
-            r.setdefault("train", {})["seed"] = base_seed + i
-            if budget_d is not None:
-                r["train"]["budget"] = budget_d
-            r.setdefault("output", {})["dir"] = str(root / f"finetune_{b:g}_s{base_seed + i}")
-            r["output"].setdefault("experiment", f"compare-{Path(config).stem}")
-            late[len(plan)] = {**r, "student": {**r["student"], "weights": str(pre_dir / "model" /
-                                                                               "model.safetensors")}}
-            plan.append((f"finetune@{b:g}", base_seed + i, build_config(r, origin=config, base_dir=base_dir)))
-    pre_cfgs = {b: _pretrain_config(pretrain_config, b, d, overrides) for b, d in pre_dirs.items()}  # type: ignore[arg-type]
+    def arm_config(method: str, weights: str | None, seed: int, name: str):
+        r = copy.deepcopy(raw)
+        r.setdefault("distill", {})["method"] = method
+        r.setdefault("student", {})["weights"] = weights
+        r.setdefault("train", {})["seed"] = seed
+        if budget_d is not None:
+            r["train"]["budget"] = budget_d
+        r.setdefault("output", {})["dir"] = str(root / f"{name}_s{seed}")
+        r["output"].setdefault("experiment", f"compare-{Path(config).stem}")  # the arms: runs of one experiment
+        return build_config(r, origin=config, base_dir=base_dir)
+
+    seeds_ = [base_seed + i for i in range(seeds)]
+    plan = [(arm, s, arm_config("scratch" if arm == "finetune" else arm, init_path if arm == "finetune" else None,
+                                s, arm)) for arm in arms for s in seeds_]  # all checked before anything runs
+    # the pre-training route: one fine-tune arm per budget, checked now without its weights (they do not exist yet)
+    route = [(b, s) for b in pre_dirs for s in seeds_]
+    plan += [(f"finetune@{b:g}", s, arm_config("scratch", None, s, f"finetune_{b:g}")) for b, s in route]
+    pre_cfgs = {b: pretraining_run_config(pretrain_config, b, d, overrides) for b, d in pre_dirs.items()}  # type: ignore[arg-type]
     _refuse_foreign(root, {Path(p[2].output.dir).name for p in plan} | {d.name for d in pre_dirs.values()})
     root.mkdir(parents=True, exist_ok=True)
     for b, pcfg in pre_cfgs.items():
-        d = pre_dirs[b]
-        if (d / "metrics.json").is_file():
-            log(f"compare: pre-training for {b:g} FLOPs already finished ({d})", quiet)
-        elif d.exists() and any(d.iterdir()) and _same_config(d, pcfg):
-            log(f"compare: continuing the pre-training for {b:g} FLOPs in {d}", quiet)
-            resume(d, quiet=quiet)
-        else:
-            log(f"compare: pre-training the student for {b:g} FLOPs ({d})", quiet)
-            run(pcfg, quiet=quiet)
-    for k, r in late.items():
-        plan[k] = (plan[k][0], plan[k][1], build_config(r, origin=config, base_dir=base_dir))
+        run_or_reuse(pcfg, f"compare: pre-training the student for {b:g} FLOPs", quiet)
+    first = len(plan) - len(route)
+    plan[first:] = [(f"finetune@{b:g}", s, arm_config("scratch", str(pre_dirs[b] / "model" / "model.safetensors"),
+                                                      s, f"finetune_{b:g}")) for b, s in route]
     for k, (arm, seed, cfg) in enumerate(plan, 1):
-        d = Path(cfg.output.dir)
-        if (d / "metrics.json").is_file():
-            if not _same_config(d, cfg):
-                raise DistilleryError(f"{d} holds a finished run of another config; remove it (or choose another "
-                                      "--out) to run that arm with this one")
-            log(f"compare {k}/{len(plan)}: {arm} seed {seed} already finished ({d})", quiet)
-            continue
-        if d.exists() and any(d.iterdir()):
-            if not _same_config(d, cfg):
-                raise DistilleryError(f"{d} holds an unfinished run of another config; remove it to run that arm "
-                                      "again")
-            log(f"compare {k}/{len(plan)}: {arm} seed {seed}: continuing the interrupted run in {d}", quiet)
-            resume(d, quiet=quiet)
-            continue
-        log(f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
-        run(cfg, quiet=quiet)
+        run_or_reuse(cfg, f"compare {k}/{len(plan)}: {arm} seed {seed}", quiet)
     atomic_write_text(root / "compare.json", json.dumps(
         {"config": str(config), "arms": arms, "seeds": seeds, "budget": budget_d, "overrides": overrides or [],
          "pretrain_config": pretrain_config, "pretrain_budgets": pretrain_budgets or [],

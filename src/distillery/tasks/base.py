@@ -81,8 +81,7 @@ def resolve_precision(cfg: Config) -> str:
     """``train.precision``, with ``auto`` resolved: ``bf16-mixed`` where the device has fast bf16 (AMX / AVX-512
     BF16 CPUs, bf16 GPUs) and the task is classification (images or text), else ``32-true`` (language-model
     pre-training keeps fp32 unless set). Measured on this project's CPU (docs/benchmarks.md, precision and end to
-    end): the CIFAR ResNet and the text CNN train faster under bf16 at the same accuracy, and the projectors of the
-    alignment/uniformity term run 2-3x faster."""
+    end): the CIFAR ResNet and the text CNN train faster under bf16 at the same accuracy."""
     p = str(cfg.train.precision)
     if p != "auto":
         return p

@@ -150,10 +150,10 @@ class DistillationModule(L.LightningModule):
         named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
         if not named:
             return []
-        norms = torch.stack(torch._foreach_norm([p.detach() for _, p in named]))
-        if bool(torch.isfinite(norms).all()):
+        finite = torch.isfinite(torch.stack(torch._foreach_norm([p.detach() for _, p in named])))
+        if bool(finite.all()):
             return []
-        return [n for (n, _), ok in zip(named, torch.isfinite(norms).tolist(), strict=True) if not ok]
+        return [n for (n, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
 
     @staticmethod
     def _names(names: list[str]) -> str:
