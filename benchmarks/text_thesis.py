@@ -59,7 +59,14 @@ def arm_summary(run_dirs: list[Path], extra_flops: float = 0.0) -> dict:
             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "total_flops": statistics.mean(flops),
             "run_flops": statistics.mean(m["compute"]["total_flops"] for m in ms), "pretrain_flops": extra_flops,
             "teacher_accuracy": (ms[0].get("teacher") or {}).get("accuracy"),
-            "train_time_s": statistics.mean(m["train"]["train_time_s"] for m in ms), "runs": [str(d) for d in run_dirs]}
+            "train_time_s": statistics.mean(m["train"]["train_time_s"] for m in ms),
+            "precision": sorted({m["train"].get("precision") for m in ms}), "commit": _commit(),
+            "runs": [str(d) for d in run_dirs]}
+
+
+def _commit() -> str | None:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip() or None
 
 
 def crossing(points: list[tuple[float, float]], target: float) -> float | None:
@@ -140,6 +147,8 @@ def main() -> None:
     want = set(args.only or ["scratch", "kd", "au", "finetune"])
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("arms", {})
+    for a in results["arms"].values():  # arms measured before arms carried their commit: the file's commit then
+        a.setdefault("commit", results.get("commit"))
     seeds = range(args.seeds)
     def save() -> None:  # after every arm: an interrupted study keeps what it measured
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -172,15 +181,18 @@ def main() -> None:
     for method in ("au", "kd"):
         if method in arms and ft:
             target, cost = arms[method]["mean"], crossing(ft, arms[method]["mean"])
+            finetune = statistics.mean(a["run_flops"] for a in arms.values() if a.get("pretrain_flops"))
             results[f"pretraining_to_match_{method}"] = {
                 "target_accuracy": target, "pretrain_flops": cost,
-                "distillation_share": (arms[method]["total_flops"] / cost) if cost else None,
+                "route_flops": (cost + finetune) if cost else None,  # pre-training + fine-tuning
+                "distillation_share": (arms[method]["total_flops"] / (cost + finetune)) if cost else None,
                 "note": "interpolated in log FLOPs" if cost else "not reached within the largest budget"}
-    results.update(seeds=args.seeds, budgets=args.budgets, epochs=args.epochs, config=str(TASK.relative_to(ROOT)),
+    results.update(seeds=args.seeds, budgets=sorted({*results.get("budgets", []), *args.budgets}),
+                   epochs=args.epochs, config=str(TASK.relative_to(ROOT)),
                    pretrain_config=str(PRETRAIN.relative_to(ROOT)),
-                   commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                         cwd=ROOT).stdout.strip() or None,
+                   commit=_commit(),
                    machine={"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                            "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
                             "torch": torch.__version__},
                    minutes_this_invocation=round((time.perf_counter() - t0) / 60, 1))
     save()
