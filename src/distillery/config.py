@@ -179,8 +179,9 @@ class TeacherConfig(_Section):
                                   "$DISTILLERY_CACHE or ~/.cache/distillery)")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="the frozen teacher's inference (probe features, output cache, live outputs, test "
-        "accuracy): auto = bf16 autocast where the device has fast bf16 (AMX / AVX-512 BF16 CPUs, bf16 GPUs) or "
-        "the student trains under bf16, else fp32. A fine-tune (head: ft or auto) trains under the same autocast")
+        "accuracy): auto = bf16 autocast where the device has fast bf16 (bf16 GPUs; CPUs whose bf16 matmuls "
+        "measured at least 1.3x fp32, i.e. AMX) or the student "
+        "trains under bf16, else fp32. A fine-tune (head: ft or auto) trains under the same autocast")
 
 
 class StudentConfig(_Section):
@@ -261,8 +262,9 @@ class TrainConfig(_Section):
     accumulate_grad_batches: int = Field(1, gt=0, description="optimizer step every N batches (effective batch = "
                                          "batch_size x N x devices x nodes)")
     precision: str = Field("auto", description="Lightning precision, e.g. 32-true, bf16-mixed; auto = bf16-mixed "
-                           "for image and text classification on a device with fast bf16 (AMX / AVX-512 BF16 CPUs, "
-                           "bf16 GPUs), else 32-true (language-model pre-training: 32-true unless set)")
+                           "for image and text classification on a device with fast bf16 (bf16 GPUs; CPUs whose bf16 "
+                           "matmuls measured at least 1.3x fp32, i.e. AMX), else 32-true "
+                           "(language-model pre-training: 32-true unless set)")
     channels_last: bool = Field(False, description="conv nets: channels_last memory format")
     compile: bool = Field(False, description="torch.compile the student (costs compile time up front)")
     num_workers: int = Field(0, ge=0)

@@ -70,3 +70,22 @@ def test_another_head_keeps_the_backbone_and_a_new_head():
     assert create_model("mobilenet_v1", 10, width=0.5).embed_dim == 512
     with pytest.raises(Exception, match="width"):
         create_model("mobilenet_v1", 10, width=0.3)
+
+
+def test_input_size_resizes_inside_the_network():
+    """``input_size``: a 32-pixel batch is resized by the network itself, exactly as the same batch resized to that
+    size beforehand; under 32 pixels is refused."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = create_model("mobilenet_v1", 10, input_size=64).eval()
+    small = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    big = F.interpolate(small.float() / 255, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+    plain = create_model("mobilenet_v1", 10).eval()
+    plain.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(net({"pixel_values": small}).logits, plain({"pixel_values": big}).logits)
+        assert net({"pixel_values": small}).hidden_states[-1].shape[-1] == 2  # 64 px / 32
+        assert plain({"pixel_values": small}).hidden_states[-1].shape[-1] == 1
+    with pytest.raises(Exception, match="input_size"):
+        create_model("mobilenet_v1", 10, input_size=16)

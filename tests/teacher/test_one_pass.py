@@ -99,3 +99,26 @@ def test_train_precision_auto_is_bf16_for_classification_only(make_text_config, 
         assert base.resolve_precision(build_config(mlm)) == "32-true"
     text["train"]["precision"] = "32-true"
     assert base.resolve_precision(build_config(text)) == "32-true"  # set: kept
+
+
+def test_bf16_counts_as_fast_only_where_its_matmuls_measured_faster(tmp_path, monkeypatch):
+    """A CPU with the bf16 instructions but bf16 matmuls slower than fp32 (AVX-512 BF16 without AMX) trains in
+    fp32 under ``auto``; one whose bf16 matmuls measured at least 1.3x fp32 (AMX) in bf16. The measurement is
+    stored with the peak FLOP/s and read back, not repeated."""
+    from distillery import runtime
+    from distillery.compute import peak
+
+    monkeypatch.setenv("DISTILLERY_CACHE", str(tmp_path))
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    calls: list[torch.dtype] = []
+    for bf16, fp32, want in ((141e9, 254e9, False), (1.8e12, 330e9, True), (1.2 * 330e9, 330e9, False)):
+        speeds = {torch.bfloat16: bf16, torch.float32: fp32}
+        monkeypatch.setattr(peak, "measure_peak_flops", lambda device, dtype, s=speeds: calls.append(dtype) or s[dtype])
+        (tmp_path / "peak_flops.json").unlink(missing_ok=True)
+        assert runtime.bf16_supported(torch.device("cpu")) is want
+        assert runtime.bf16_supported(torch.device("cpu")) is want
+        assert len(calls) == 2  # once per dtype, then read from the cache
+        calls.clear()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert runtime.bf16_supported(torch.device("cpu")) is False and not calls  # no instructions: nothing measured

@@ -48,8 +48,10 @@ class MobileNetV1(Network):
     """``stem`` (3x3 stride-2 conv), 13 ``blocks`` of depthwise 3x3 + pointwise 1x1, global average pooling (the
     embedding, ``1024 x width`` wide) and a linear head."""
 
-    def __init__(self, num_classes: int, width: float = 0.25, dropout: float = 0.0):
+    def __init__(self, num_classes: int, width: float = 0.25, dropout: float = 0.0, input_size: int | None = None):
         super().__init__()
+        if input_size is not None and input_size < 32:
+            raise DistilleryError(f"mobilenet_v1: input_size {input_size} is under 32 pixels")
         if width not in WIDTHS:
             raise DistilleryError(f"mobilenet_v1: width {width} is not one of {', '.join(map(str, WIDTHS))}")
         c = int(32 * width)
@@ -65,7 +67,7 @@ class MobileNetV1(Network):
         self.head = nn.Linear(c, num_classes)
         self.num_classes = num_classes
         self.width = width
-        self.preprocess = ImagePreprocess((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), None)  # x / 127.5 - 1
+        self.preprocess = ImagePreprocess((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), input_size)  # x / 127.5 - 1
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> Features:
         h = self.stem(self.preprocess(inputs["pixel_values"]))
@@ -106,6 +108,9 @@ class MobileNetV1(Network):
 
 
 @register_model("mobilenet_v1")
-def mobilenet_v1(num_classes: int, width: float = 0.25, dropout: float = 0.0) -> MobileNetV1:
-    """MobileNet v1 at ``width`` 0.25 (default), 0.5, 0.75 or 1.0; any input size of at least 32 pixels."""
-    return MobileNetV1(num_classes, width=width, dropout=dropout)
+def mobilenet_v1(num_classes: int, width: float = 0.25, dropout: float = 0.0, input_size: int | None = None
+                 ) -> MobileNetV1:
+    """MobileNet v1 at ``width`` 0.25 (default), 0.5, 0.75 or 1.0; any input size of at least 32 pixels.
+    ``input_size``: the network resizes its input to this square size itself (bilinear, antialiased), so a
+    32-pixel dataset and a 32-pixel teacher stay as they are while the student sees e.g. 96 pixels."""
+    return MobileNetV1(num_classes, width=width, dropout=dropout, input_size=input_size)
