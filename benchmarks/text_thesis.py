@@ -55,7 +55,8 @@ def arm_summary(run_dirs: list[Path], extra_flops: float = 0.0) -> dict:
     ms = [_metrics(d) for d in run_dirs]
     acc = [m["student"]["accuracy"] for m in ms]
     flops = [m["compute"]["total_flops"] + extra_flops for m in ms]
-    return {"accuracy": [round(a, 6) for a in acc], "mean": statistics.mean(acc),
+    return {"accuracy": [round(a, 6) for a in acc], "seeds": len(acc),
+            "epochs": sorted({m["train"].get("epochs") for m in ms}), "mean": statistics.mean(acc),
             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "total_flops": statistics.mean(flops),
             "run_flops": statistics.mean(m["compute"]["total_flops"] for m in ms), "pretrain_flops": extra_flops,
             "teacher_accuracy": (ms[0].get("teacher") or {}).get("accuracy"),
@@ -132,8 +133,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "text_thesis.json")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "text_thesis.png")
     ap.add_argument("--only", nargs="*", default=None, help="a subset of: scratch kd au finetune")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="a config override for the scratch/kd/au arms of this invocation (a variant: give --tag)")
+    ap.add_argument("--tag", default=None, help="a variant's name: its arms are recorded as '<arm> (<tag>)' and run "
+                                                "in <runs>/<arm>_<tag>, beside the study's own")
     ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
     args = ap.parse_args()
+    if args.overrides and not args.tag:
+        ap.error("--set makes a variant of the study: name it with --tag")
     if args.table:
         print(table(json.loads(args.out.read_text())))
         return
@@ -155,9 +162,12 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=1))
 
     for arm in [a for a in ("scratch", "kd", "au") if a in want]:
-        compare(str(TASK), [arm], seeds=args.seeds, out=str(args.runs / arm), overrides=over, quiet=True)
-        results["arms"][arm] = arm_summary([args.runs / arm / f"{arm}_s{s}" for s in seeds])
-        print(f"{arm}: {100 * results['arms'][arm]['mean']:.2f} %", flush=True)
+        name, where = (f"{arm} ({args.tag})", args.runs / f"{arm}_{args.tag}") if args.tag else (arm, args.runs / arm)
+        compare(str(TASK), [arm], seeds=args.seeds, out=str(where), overrides=over + args.overrides, quiet=True)
+        results["arms"][name] = arm_summary([where / f"{arm}_s{s}" for s in seeds])
+        if args.overrides:
+            results["arms"][name]["overrides"] = args.overrides
+        print(f"{name}: {100 * results['arms'][name]['mean']:.2f} %", flush=True)
         save()
     if "finetune" in want:
         for budget in args.budgets:
@@ -187,8 +197,10 @@ def main() -> None:
                 "route_flops": (cost + finetune) if cost else None,  # pre-training + fine-tuning
                 "distillation_share": (arms[method]["total_flops"] / (cost + finetune)) if cost else None,
                 "note": "interpolated in log FLOPs" if cost else "not reached within the largest budget"}
-    results.update(seeds=args.seeds, budgets=sorted({*results.get("budgets", []), *args.budgets}),
-                   epochs=args.epochs, config=str(TASK.relative_to(ROOT)),
+    if not args.tag:  # a variant (often one seed) leaves the study's own settings as they are
+        results["seeds"] = args.seeds
+    results.update(budgets=sorted({*results.get("budgets", []), *args.budgets}),
+                   config=str(TASK.relative_to(ROOT)),
                    pretrain_config=str(PRETRAIN.relative_to(ROOT)),
                    commit=_commit(),
                    machine={"cpu": platform.processor() or platform.machine(), "threads": args.threads,
