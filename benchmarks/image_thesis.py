@@ -52,6 +52,17 @@ def imagenet_pretraining_flops(macs: float = MACS_PER_IMAGE_224, images: int = I
                                   "MobileNetV1_x0_25.sh: 120 epochs, batch 256, lr 0.1 piecewise"}}
 
 
+def counted_macs_224() -> float:
+    """Multiply-adds of one 224-pixel image through the ``mobilenet_v1`` port (1000 classes), as counted here."""
+    from distillery.compute.flops import count_flops
+    from distillery.models import create_model
+
+    net = create_model("mobilenet_v1", 1000).eval()
+    with torch.no_grad():
+        flops, _ = count_flops(lambda: net({"pixel_values": torch.zeros(1, 3, 224, 224, dtype=torch.uint8)}))
+    return flops / 2
+
+
 def plot(results: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -100,6 +111,7 @@ def main() -> None:
                          "give --out another file")
     results.setdefault("arms", {})
     route = imagenet_pretraining_flops()
+    route["macs_per_image_counted"] = counted_macs_224()  # this project's FLOP counter on the port, as a check
     for arm in args.arms:  # the JSON after every arm: an interrupted study keeps what it measured
         compare(str(TASK), [arm], seeds=args.seeds, out=str(args.runs / arm), overrides=over, quiet=True)
         extra = route["flops"] if arm == "finetune" else 0.0
