@@ -7,6 +7,11 @@ benchmarks/results/precision.json.
 
     python benchmarks/precision.py                       # Banking77 3 epochs, CIFAR-10 2 epochs
     python benchmarks/precision.py --tasks banking77 --epochs 1
+    python benchmarks/precision.py --matmul              # this machine's bf16 and fp32 matmul speed, and the choice
+
+``--matmul`` adds this machine's entry under ``matmul`` (kept per machine, the tasks left as they are): the
+2048x2048 matmul FLOP/s in each dtype (:func:`distillery.compute.peak.measure_peak_flops`, the measurement
+``auto`` decides on), the CPU's bf16 instructions, and what ``train.precision: auto`` resolves to here.
 """
 from __future__ import annotations
 
@@ -28,14 +33,35 @@ TASKS = {
 }
 
 
+def matmul(out_path: Path) -> None:
+    from distillery.compute.peak import device_name, measure_peak_flops
+    from distillery.runtime import BF16_MIN_SPEEDUP, bf16_supported
+
+    cpu = torch.device("cpu")
+    fp32, bf16 = (measure_peak_flops(cpu, dt, seconds=2.0) for dt in (torch.float32, torch.bfloat16))
+    entry = {"fp32_gflops": round(fp32 / 1e9, 1), "bf16_gflops": round(bf16 / 1e9, 1),
+             "bf16_over_fp32": round(bf16 / fp32, 3), "min_speedup": BF16_MIN_SPEEDUP,
+             "avx512_bf16": bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
+             "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
+             "auto_chooses_bf16": bf16_supported(cpu), "torch": torch.__version__}
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    results.setdefault("matmul", {})[device_name(cpu)] = entry
+    out_path.write_text(json.dumps(results, indent=1))
+    print(json.dumps(entry))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "precision.json")
+    ap.add_argument("--matmul", action="store_true", help="measure the matmul speeds behind auto, then exit")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.matmul:
+        matmul(args.out)
+        return
     out = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                        "torch": torch.__version__}, "tasks": {}}
     for task in args.tasks:

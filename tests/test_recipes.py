@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -29,6 +30,10 @@ def test_run_without_yaml_infers_columns_and_writes_the_resolved_config(text_dat
     assert cfg["data"]["label_column"] == "intent" and cfg["data"]["text_column"] == "text"  # 'intent' inferred
     assert cfg["student"]["model"] == "text_cnn" and cfg["distill"]["method"] == "au"
     assert cfg["train"]["epochs"] == 1 and (out / "metrics.json").is_file()
+    teacher = json.loads((out / "metrics.json").read_text())["teacher"]
+    assert cfg["teacher"]["head"] == "auto" and teacher["head"] in ("lp", "ft")  # what the validation split chose
+    info = teacher["head_info"]
+    assert {"probe_val_accuracy", "ft_val_accuracy", "chosen"} <= set(info) and info["chosen"] == teacher["head"]
 
 
 def _table(path, header, rows):
@@ -79,4 +84,5 @@ def test_recipe_defaults_per_modality(text_data_dir, image_npz, tmp_path):
     txt = recipe_config(str(text_data_dir), "hf:x", student="transformer", method="kd",
                         overrides=["train.epochs=3"])
     assert txt.student.model == "transformer" and txt.distill.method == "kd" and txt.train.epochs == 3
+    assert txt.teacher.head == "auto" and img.teacher.head == "lp"  # text: the stronger of probe and fine-tune
     assert txt.output.dir == f"runs/{text_data_dir.name}_kd"
