@@ -29,6 +29,10 @@ class TextAugmentConfig(_Section):
     ops: list[Literal["swap", "delete", "insert", "replace"]] = Field(
         default_factory=lambda: ["swap", "delete", "insert", "replace"], min_length=1,
         description="the edit operations; each copy uses one, drawn at random")
+    labelled: bool = Field(False, description="the edited copies of the training texts keep their source's label "
+                           "and join the training split (cross-entropy sees them too): the fair baseline for a "
+                           "distilled arm that uses augmented texts; copies of unlabelled transfer texts stay "
+                           "unlabelled")
 
 
 class SyntheticDataConfig(_Section):

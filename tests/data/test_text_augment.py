@@ -54,6 +54,27 @@ def test_text_augment_enlarges_the_transfer_set(text_data_dir):
     assert len(full.transfer) == len(full.train)  # no few-shot split: the labelled texts are edited
 
 
+def test_labelled_copies_join_the_training_split_with_their_labels(text_data_dir):
+    """``labelled``: the fair scratch baseline. Each edited copy of a training text is a training example with that
+    text's label (cross-entropy sees it); copies of unlabelled transfer texts stay in the transfer set; the texts
+    are the very ones the unlabelled variant makes; validation and test are untouched."""
+    base = DataConfig(source=str(text_data_dir), label_column="intent", shots_per_class=3, transfer="rest")
+    data = load_task_data(base, seed=0)
+    plain = load_task_data(DataConfig(**{**base.model_dump(), "text_augment": {"copies": 2}}), seed=0)
+    lab = load_task_data(DataConfig(**{**base.model_dump(), "text_augment": {"copies": 2, "labelled": True}}), seed=0)
+    n, r = len(data.train), len(data.transfer)
+    assert len(lab.train) == 3 * n and lab.train.inputs[:n] == data.train.inputs
+    assert torch.equal(lab.train.labels, data.train.labels.repeat(3))
+    copies = [t for c in range(2) for t in plain.transfer.inputs[r + c * (n + r):r + c * (n + r) + n]]
+    assert lab.train.inputs[n:] == copies and lab.train.inputs[n:] != data.train.inputs * 2  # edited
+    assert len(lab.transfer) == r + 2 * r and (lab.transfer.labels == -1).all()
+    assert lab.val.inputs == data.val.inputs and lab.test.inputs == data.test.inputs
+    full = load_task_data(DataConfig(source=str(text_data_dir), label_column="intent",
+                                     text_augment={"copies": 1, "labelled": True}), seed=0)
+    assert full.transfer is None and len(full.train) == 2 * len(load_task_data(
+        DataConfig(source=str(text_data_dir), label_column="intent"), seed=0).train)
+
+
 def test_transfer_from_a_path(text_data_dir, image_npz, tmp_path):
     txt = tmp_path / "extra.txt"
     txt.write_text("block my card\n\nwhat is the forecast\n")

@@ -478,10 +478,23 @@ def load_task_data(cfg: DataConfig, seed: int = 0) -> TaskData:
 
         base = list(train.inputs) + (list(transfer.inputs) if transfer is not None else [])
         ta = cfg.text_augment
-        extra = eda(base, ta.copies, ta.alpha, ta.ops, seed)
-        more = Split(extra, torch.full((len(extra),), -1, dtype=torch.long))
-        transfer = more if transfer is None else concat(transfer, more)
-        notes.append(f"data.text_augment: {len(extra)} edited texts added to the transfer set")
+        extra = eda(base, ta.copies, ta.alpha, ta.ops, seed)  # copy 0 of every text, then copy 1, ...
+        labels = torch.full((len(extra),), -1, dtype=torch.long)
+        if ta.labelled:  # each copy of a training text keeps that text's label, and trains like it
+            own = torch.zeros(len(extra), dtype=torch.bool)
+            for c in range(ta.copies):
+                labels[c * len(base):c * len(base) + len(train)] = train.labels
+                own[c * len(base):c * len(base) + len(train)] = True
+            idx = torch.nonzero(own).flatten().tolist()
+            train = concat(train, Split([extra[i] for i in idx], labels[idx]))
+            extra = [extra[i] for i in torch.nonzero(~own).flatten().tolist()]
+            labels = labels[~own]
+            notes.append(f"data.text_augment: {len(idx)} edited training texts added to the training split, "
+                         "with their labels")
+        if extra:
+            more = Split(extra, labels)
+            transfer = more if transfer is None else concat(transfer, more)
+            notes.append(f"data.text_augment: {len(extra)} edited texts added to the transfer set")
     for name, s in (("train", train), ("validation", val), ("test", test)):
         if s is not None and len(s) == 0:
             raise _err(cfg, f"the {name} split is empty")

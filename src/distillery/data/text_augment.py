@@ -3,6 +3,8 @@
 EDA's four operations are synonym replacement, random insertion, random swap and random deletion. No thesaurus is
 available offline, so insertion and replacement draw words from the vocabulary of the texts being augmented. That
 is sound for a transfer set: an edited text need not keep its label, because the teacher supplies its targets.
+With ``data.text_augment.labelled`` the copies keep their source's label, as in EDA itself (small edits rarely
+change an intent): the training set a scratch baseline needs to get every advantage the distilled arm gets.
 """
 from __future__ import annotations
 
