@@ -196,6 +196,8 @@ def main() -> None:
                 "target_accuracy": target, "pretrain_flops": cost,
                 "route_flops": (cost + finetune) if cost else None,  # pre-training + fine-tuning
                 "distillation_share": (arms[method]["total_flops"] / (cost + finetune)) if cost else None,
+                # not reached: distillation's share of the largest route measured, an upper bound of the share
+                "share_of_largest_route": arms[method]["total_flops"] / (max(f for f, _ in ft) + finetune),
                 "note": "interpolated in log FLOPs" if cost else "not reached within the largest budget"}
     if not args.tag:  # a variant (often one seed) leaves the study's own settings as they are
         results["seeds"] = args.seeds
