@@ -201,7 +201,9 @@ def main() -> None:
                 "note": "interpolated in log FLOPs" if cost else "not reached within the largest budget"}
     if not args.tag:  # a variant (often one seed) leaves the study's own settings as they are
         results["seeds"] = args.seeds
-    results.update(budgets=sorted({*results.get("budgets", []), *args.budgets}),
+    results.pop("epochs", None)  # recorded per arm now
+    measured = sorted(float(n.split("@")[1]) for n in arms if n.startswith("finetune @"))
+    results.update(budgets=measured,
                    config=str(TASK.relative_to(ROOT)),
                    pretrain_config=str(PRETRAIN.relative_to(ROOT)),
                    commit=_commit(),
