@@ -12,7 +12,8 @@ import yaml
 from distillery.data.columns import infer_label_column, infer_text_column
 from distillery.recipes import modality_of, recipe_config
 
-TINY = ["--set", "student.kwargs.embed_dim=16", "--set", "student.kwargs.num_filters=8", "--set", "train.epochs=1",
+TINY = ["--set", "student.kwargs.hidden_size=16", "--set", "student.kwargs.intermediate_size=32",
+        "--set", "student.kwargs.num_heads=2", "--set", "train.epochs=1",
         "--set", "distill.proj_dim=8", "--set", "data.max_length=16", "--set", "train.progress=false"]
 
 
@@ -28,7 +29,7 @@ def test_run_without_yaml_infers_columns_and_writes_the_resolved_config(text_dat
     assert "student accuracy" in r.stdout
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["data"]["label_column"] == "intent" and cfg["data"]["text_column"] == "text"  # 'intent' inferred
-    assert cfg["student"]["model"] == "text_cnn" and cfg["distill"]["method"] == "au"
+    assert cfg["student"]["model"] == "transformer" and cfg["distill"]["method"] == "kd"
     assert cfg["train"]["epochs"] == 1 and (out / "metrics.json").is_file()
     teacher = json.loads((out / "metrics.json").read_text())["teacher"]
     assert cfg["teacher"]["head"] == "auto" and teacher["head"] in ("lp", "ft")  # what the validation split chose
@@ -81,8 +82,9 @@ def test_recipe_defaults_per_modality(text_data_dir, image_npz, tmp_path):
     assert modality_of(str(text_data_dir)) == "text" and modality_of(str(image_npz)) == "image"
     img = recipe_config(str(image_npz), "resnet20", teacher_weights=str(image_npz), out=str(tmp_path / "r"))
     assert img.student.model == "resnet20" and img.train.optimizer == "sgd" and img.data.augment == "standard"
-    txt = recipe_config(str(text_data_dir), "hf:x", student="transformer", method="kd",
-                        overrides=["train.epochs=3"])
-    assert txt.student.model == "transformer" and txt.distill.method == "kd" and txt.train.epochs == 3
+    default = recipe_config(str(text_data_dir), "hf:x")
+    assert default.student.model == "transformer" and default.distill.method == "kd" and default.train.epochs == 20
+    txt = recipe_config(str(text_data_dir), "hf:x", student="text_cnn", method="au", overrides=["train.epochs=3"])
+    assert txt.student.model == "text_cnn" and txt.distill.method == "au" and txt.train.epochs == 3
     assert txt.teacher.head == "auto" and img.teacher.head == "lp"  # text: the stronger of probe and fine-tune
-    assert txt.output.dir == f"runs/{text_data_dir.name}_kd"
+    assert txt.output.dir == f"runs/{text_data_dir.name}_au"
