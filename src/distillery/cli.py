@@ -28,7 +28,7 @@ def run_cmd(
     teacher: Annotated[str | None, typer.Option("--teacher", help="without a config: the teacher spec (hf:, "
                                                 "timm:, torchvision: or a built-in)")] = None,
     student: Annotated[str | None, typer.Option("--student", help="without a config: the student spec "
-                                                "(default: a 2-layer transformer for text, resnet20 for images)")] = None,
+                                                "(default: transformer for text, resnet20 for images)")] = None,
     teacher_weights: Annotated[str | None, typer.Option("--teacher-weights", help="local teacher weights")] = None,
     out: Annotated[str | None, typer.Option("--out", help="without a config: the run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
