@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 
 from distillery.api import run
+from distillery.compute.peak import bf16_supported
 from distillery.config import load_config
 from distillery.data import load_task_data
 from distillery.data.batching import tokenize
 from distillery.models import create_model
 from distillery.models.hf import load_tokenizer
-from distillery.runtime import bf16_supported
 from distillery.teacher.head import fit_linear_probe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -34,8 +34,7 @@ TASKS = {
 
 
 def matmul(out_path: Path) -> None:
-    from distillery.compute.peak import device_name, measure_peak_flops
-    from distillery.runtime import BF16_MIN_SPEEDUP, bf16_supported
+    from distillery.compute.peak import BF16_MIN_SPEEDUP, bf16_supported, device_name, measure_peak_flops
 
     cpu = torch.device("cpu")
     fp32, bf16 = (measure_peak_flops(cpu, dt, seconds=2.0) for dt in (torch.float32, torch.bfloat16))

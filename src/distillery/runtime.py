@@ -26,26 +26,6 @@ def autocast_ctx(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """Whether bf16 matmuls are fast on ``device``: a CUDA GPU with bf16, or a CPU with AVX-512 BF16 or AMX on
-    which a bf16 matmul was measured at least 1.3x the fp32 one (stored with the peak FLOP/s under the cache
-    directory). The instructions alone do not decide it: a CPU with AVX-512 BF16 and no AMX measured 141 GFLOP/s
-    in bf16 against 254 in fp32, where an AMX CPU measured 1.7-2.1 TFLOP/s against 310-350."""
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    cpu = getattr(torch, "cpu", None)
-    if not (cpu is not None and (getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                                 or getattr(cpu, "_is_amx_tile_supported", lambda: False)())):
-        return False
-    from .compute.peak import peak_flops
-
-    root = cache_root()
-    return peak_flops(device, torch.bfloat16, root)[0] >= BF16_MIN_SPEEDUP * peak_flops(device, torch.float32, root)[0]
-
-
-BF16_MIN_SPEEDUP = 1.3  # bf16 autocast also casts; below this matmul speed-up it does not pay
-
-
 def device_of(net: nn.Module) -> torch.device:
     """Where ``net``'s parameters live (CPU for a module without parameters): its inputs go there."""
     p = next(net.parameters(), None)

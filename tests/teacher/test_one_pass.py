@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from distillery.api import run
+from distillery.compute.peak import bf16_supported
 from distillery.data.samplers import SortedBatchSampler
-from distillery.runtime import bf16_supported
 
 
 def _fp32(raw: dict) -> dict:
@@ -105,7 +105,6 @@ def test_bf16_counts_as_fast_only_where_its_matmuls_measured_faster(tmp_path, mo
     """A CPU with the bf16 instructions but bf16 matmuls slower than fp32 (AVX-512 BF16 without AMX) trains in
     fp32 under ``auto``; one whose bf16 matmuls measured at least 1.3x fp32 (AMX) in bf16. The measurement is
     stored with the peak FLOP/s and read back, not repeated."""
-    from distillery import runtime
     from distillery.compute import peak
 
     monkeypatch.setenv("DISTILLERY_CACHE", str(tmp_path))
@@ -115,10 +114,10 @@ def test_bf16_counts_as_fast_only_where_its_matmuls_measured_faster(tmp_path, mo
         speeds = {torch.bfloat16: bf16, torch.float32: fp32}
         monkeypatch.setattr(peak, "measure_peak_flops", lambda device, dtype, s=speeds: calls.append(dtype) or s[dtype])
         (tmp_path / "peak_flops.json").unlink(missing_ok=True)
-        assert runtime.bf16_supported(torch.device("cpu")) is want
-        assert runtime.bf16_supported(torch.device("cpu")) is want
+        assert peak.bf16_supported(torch.device("cpu")) is want
+        assert peak.bf16_supported(torch.device("cpu")) is want
         assert len(calls) == 2  # once per dtype, then read from the cache
         calls.clear()
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert runtime.bf16_supported(torch.device("cpu")) is False and not calls  # no instructions: nothing measured
+    assert peak.bf16_supported(torch.device("cpu")) is False and not calls  # no instructions: nothing measured

@@ -11,10 +11,11 @@ from typing import Any
 
 from torch import nn
 
+from ..compute.peak import bf16_supported
 from ..config import Config
 from ..data.sources import sniff_modality
 from ..losses import LossSet, TermContext
-from ..runtime import bf16_supported, compute_device
+from ..runtime import compute_device
 
 
 @dataclass
