@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from text_thesis import _commit, arm_summary, table
+from text_thesis import _commit, arm_summary, plot_accuracy_vs_flops, table
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = ROOT / "configs" / "cifar10_mobilenet_thesis.yaml"
@@ -64,24 +64,12 @@ def counted_macs_224() -> float:
 
 
 def plot(results: dict, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.6, 4.3))
-    ax = fig.add_subplot()
-    for name, marker in (("finetune", "o"), ("kd", "s"), ("au", "D"), ("scratch", "^")):
-        a = results["arms"].get(name)
-        if a:
-            label = "ImageNet pre-training + fine-tuning" if name == "finetune" else f"{name} (from random init)"
-            ax.errorbar([a["total_flops"]], [100 * a["mean"]], [100 * a["std"]], marker=marker, capsize=3,
-                        linestyle="none", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("total FLOPs (pre-training + fine-tuning; teacher head + cache + student training)")
-    ax.set_ylabel("CIFAR-10 test accuracy (%)")
-    ax.set_title(f"Distillation vs ImageNet pre-training, MobileNet v1 0.25 ({results['seeds']} seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    arms = results["arms"]
+    series = [("ImageNet pre-training + fine-tuning" if n == "finetune" else f"{n} (from random init)", m, [arms[n]])
+              for n, m in (("finetune", "o"), ("kd", "s"), ("au", "D"), ("scratch", "^")) if n in arms]
+    plot_accuracy_vs_flops(series, "CIFAR-10 test accuracy (%)",
+                           f"Distillation vs ImageNet pre-training, MobileNet v1 0.25 ({results['seeds']} seeds)",
+                           path)
 
 
 def main() -> None:

@@ -85,29 +85,36 @@ def crossing(points: list[tuple[float, float]], target: float) -> float | None:
     return None
 
 
-def plot(results: dict, path: Path) -> None:
+def plot_accuracy_vs_flops(series: list[tuple[str, str, list[dict]]], ylabel: str, title: str, path: Path) -> None:
+    """Test accuracy (mean ± std over seeds) against total FLOPs: one ``(label, marker, arms)`` per series, a line
+    through several arms (a route's budgets), a point for one."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.6, 4.3))
     ax = fig.add_subplot()
-    arms = results["arms"]
-    ft = sorted((a for a in arms.values() if a.get("pretrain_flops")), key=lambda a: a["total_flops"])
-    if ft:
-        ax.errorbar([a["total_flops"] for a in ft], [100 * a["mean"] for a in ft], [100 * a["std"] for a in ft],
-                    marker="o", capsize=3, label="MLM pre-training + fine-tuning (budgets)")
-    for name, marker in (("kd", "s"), ("au", "D"), ("scratch", "^")):
-        if name in arms:
-            a = arms[name]
-            ax.errorbar([a["total_flops"]], [100 * a["mean"]], [100 * a["std"]], marker=marker, capsize=3,
-                        linestyle="none", label=f"{name} (from random init)")
+    for label, marker, arms in series:
+        if arms:
+            ax.errorbar([a["total_flops"] for a in arms], [100 * a["mean"] for a in arms],
+                        [100 * a["std"] for a in arms], marker=marker, capsize=3, label=label,
+                        linestyle="-" if len(arms) > 1 else "none")
     ax.set_xscale("log")
     ax.set_xlabel("total FLOPs (pre-training + fine-tuning; teacher head + cache + student training)")
-    ax.set_ylabel("Banking77 test accuracy (%)")
-    ax.set_title(f"Distillation vs pre-training, transformer student ({results['seeds']} seeds)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def plot(results: dict, path: Path) -> None:
+    arms = results["arms"]
+    ft = sorted((a for a in arms.values() if a.get("pretrain_flops")), key=lambda a: a["total_flops"])
+    series = [("MLM pre-training + fine-tuning (budgets)", "o", ft)]
+    series += [(f"{n} (from random init)", m, [arms[n]]) for n, m in (("kd", "s"), ("au", "D"), ("scratch", "^"))
+               if n in arms]
+    plot_accuracy_vs_flops(series, "Banking77 test accuracy (%)",
+                           f"Distillation vs pre-training, transformer student ({results['seeds']} seeds)", path)
 
 
 def table(results: dict) -> str:
