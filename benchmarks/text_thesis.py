@@ -60,6 +60,8 @@ def arm_summary(run_dirs: list[Path], extra_flops: float = 0.0) -> dict:
             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "total_flops": statistics.mean(flops),
             "run_flops": statistics.mean(m["compute"]["total_flops"] for m in ms), "pretrain_flops": extra_flops,
             "teacher_accuracy": (ms[0].get("teacher") or {}).get("accuracy"),
+            "teacher_head": (ms[0].get("teacher") or {}).get("head"),
+            "teacher_head_info": (ms[0].get("teacher") or {}).get("head_info"),
             "train_time_s": statistics.mean(m["train"]["train_time_s"] for m in ms),
             "precision": sorted({m["train"].get("precision") for m in ms}), "commit": _commit(),
             "runs": [str(d) for d in run_dirs]}
