@@ -55,13 +55,14 @@ def arm_summary(run_dirs: list[Path], extra_flops: float = 0.0) -> dict:
     ms = [_metrics(d) for d in run_dirs]
     acc = [m["student"]["accuracy"] for m in ms]
     flops = [m["compute"]["total_flops"] + extra_flops for m in ms]
+    teacher = ms[0].get("teacher") or {}
     return {"accuracy": [round(a, 6) for a in acc], "seeds": len(acc),
             "epochs": sorted({m["train"].get("epochs") for m in ms}), "mean": statistics.mean(acc),
             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "total_flops": statistics.mean(flops),
             "run_flops": statistics.mean(m["compute"]["total_flops"] for m in ms), "pretrain_flops": extra_flops,
-            "teacher_accuracy": (ms[0].get("teacher") or {}).get("accuracy"),
-            "teacher_head": (ms[0].get("teacher") or {}).get("head"),
-            "teacher_head_info": (ms[0].get("teacher") or {}).get("head_info"),
+            "teacher_accuracy": teacher.get("accuracy"),
+            "teacher_head": teacher.get("head"),
+            "teacher_head_info": teacher.get("head_info"),
             "train_time_s": statistics.mean(m["train"]["train_time_s"] for m in ms),
             "precision": sorted({m["train"].get("precision") for m in ms}), "commit": _commit(),
             "runs": [str(d) for d in run_dirs]}
