@@ -25,6 +25,7 @@ from distillery.report.compare import _same_config
 ROOT = Path(__file__).resolve().parents[1]
 B77 = ROOT / "configs" / "banking77_minilm_to_textcnn.yaml"
 B77_TF = ROOT / "configs" / "banking77_minilm_to_transformer.yaml"
+TF_OLD = ["data.text_augment=null", "train.epochs=20"]  # the settings these arms ran with, before the config's recipe
 C10 = ROOT / "configs" / "cifar10_resnet56_to_resnet20.yaml"
 ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "b77_full_scratch": (B77, "scratch", ["train.epochs=20"]),
@@ -34,12 +35,12 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     # the teacher fine-tuned on the task (3 epochs, lr 2e-5) instead of linearly probed
     "b77_full_ftT_au": (B77, "au", ["train.epochs=20", "teacher.head=ft"]),
     # a 2-layer transformer student (4.38 M parameters) instead of the text CNN: same teacher, data and epochs
-    "b77_tf_scratch": (B77_TF, "scratch", ["train.epochs=20"]),
-    "b77_tf_au": (B77_TF, "au", ["train.epochs=20"]),
+    "b77_tf_scratch": (B77_TF, "scratch", [*TF_OLD]),
+    "b77_tf_au": (B77_TF, "au", [*TF_OLD]),
     # a second seed of the pair (the same validation split: data.seed stays 0)
-    "b77_tf_scratch_s1": (B77_TF, "scratch", ["train.epochs=20", "train.seed=1", "data.seed=0"]),
-    "b77_tf_au_s1": (B77_TF, "au", ["train.epochs=20", "train.seed=1", "data.seed=0"]),
-    "b77_tf_eda_au": (B77_TF, "au", ["train.epochs=20", "data.text_augment.copies=3"]),
+    "b77_tf_scratch_s1": (B77_TF, "scratch", [*TF_OLD, "train.seed=1", "data.seed=0"]),
+    "b77_tf_au_s1": (B77_TF, "au", [*TF_OLD, "train.seed=1", "data.seed=0"]),
+    "b77_tf_eda_au": (B77_TF, "au", [*TF_OLD, "data.text_augment.copies=3"]),
     "b77_10shot_scratch": (B77, "scratch", ["train.epochs=60", "data.shots_per_class=10"]),
     "b77_10shot_au": (B77, "au", ["train.epochs=60", "data.shots_per_class=10"]),
     # issue 7: the 9,500 training texts left out by the 10-shot split as an unlabelled transfer set

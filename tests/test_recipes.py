@@ -31,6 +31,7 @@ def test_run_without_yaml_infers_columns_and_writes_the_resolved_config(text_dat
     assert cfg["data"]["label_column"] == "intent" and cfg["data"]["text_column"] == "text"  # 'intent' inferred
     assert cfg["student"]["model"] == "transformer" and cfg["distill"]["method"] == "kd"
     assert cfg["train"]["epochs"] == 1 and (out / "metrics.json").is_file()
+    assert cfg["data"]["text_augment"]["copies"] == 3 and cfg["data"]["text_augment"]["labelled"]
     teacher = json.loads((out / "metrics.json").read_text())["teacher"]
     assert cfg["teacher"]["head"] == "auto" and teacher["head"] in ("lp", "ft")  # what the validation split chose
     info = teacher["head_info"]
@@ -83,7 +84,9 @@ def test_recipe_defaults_per_modality(text_data_dir, image_npz, tmp_path):
     img = recipe_config(str(image_npz), "resnet20", teacher_weights=str(image_npz), out=str(tmp_path / "r"))
     assert img.student.model == "resnet20" and img.train.optimizer == "sgd" and img.data.augment == "standard"
     default = recipe_config(str(text_data_dir), "hf:x")
-    assert default.student.model == "transformer" and default.distill.method == "kd" and default.train.epochs == 20
+    assert default.student.model == "transformer" and default.distill.method == "kd" and default.train.epochs == 6
+    aug = default.data.text_augment  # the issue-26 recipe: 3 EDA copies with their labels
+    assert aug is not None and aug.copies == 3 and aug.labelled
     txt = recipe_config(str(text_data_dir), "hf:x", student="text_cnn", method="au", overrides=["train.epochs=3"])
     assert txt.student.model == "text_cnn" and txt.distill.method == "au" and txt.train.epochs == 3
     assert txt.teacher.head == "auto" and img.teacher.head == "lp"  # text: the stronger of probe and fine-tune

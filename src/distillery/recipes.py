@@ -18,7 +18,9 @@ from .data.sources import sniff_modality as modality_of
 from .errors import DistilleryError
 
 TEXT: dict[str, Any] = {
-    "data": {"max_length": 64, "val_fraction": 0.05},
+    # three EDA-edited copies of every training text (Wei & Zou 2019), with their labels: the teacher labels them
+    # too, and a scratch run with this recipe gets the same texts (the fair baseline of issue 26)
+    "data": {"max_length": 64, "val_fraction": 0.05, "text_augment": {"copies": 3, "labelled": True}},
     # the stronger teacher on the validation split: the probe, or a fine-tune (4 epochs at 1e-4, the recipe that
     # moved MiniLM on Banking77) where it wins by teacher.head_margin (issue 26); both are cached and reused
     "teacher": {"head": "auto", "head_epochs": 4, "head_lr": 1e-4},
@@ -29,7 +31,9 @@ TEXT: dict[str, Any] = {
                 "kwargs": {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "intermediate_size": 512,
                            "dropout": 0.1}},
     "distill": {"method": "kd", "temperature": 4.0},
-    "train": {"epochs": 20, "batch_size": 64, "lr": 0.001, "warmup_epochs": 1, "weight_decay": 0.01, "seed": 0},
+    # 6 epochs over the 4x texts: the steps of 24 epochs on the originals. Full Banking77, 3 seeds: 92.19 ± 0.36 %
+    # against 89.85 ± 0.46 % for scratch on the same texts with their labels (text_thesis.json, "kd (eda3l)")
+    "train": {"epochs": 6, "batch_size": 64, "lr": 0.001, "warmup_epochs": 1, "weight_decay": 0.01, "seed": 0},
 }
 IMAGE: dict[str, Any] = {
     "data": {"val_fraction": 0.05, "augment": "standard"},
