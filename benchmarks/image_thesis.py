@@ -67,9 +67,13 @@ def plot(results: dict, path: Path) -> None:
     arms = results["arms"]
     series = [("ImageNet pre-training + fine-tuning" if n == "finetune" else f"{n} (from random init)", m, [arms[n]])
               for n, m in (("finetune", "o"), ("kd", "s"), ("au", "D"), ("scratch", "^")) if n in arms]
+    epochs = sorted({e for a in arms.values() for e in a.get("epochs", [])})
+    key = "student.kwargs.input_size="
+    size = next((o[len(key):] for o in results.get("overrides", []) if o.startswith(key)), None)
+    setting = ", ".join([f"{results['seeds']} seeds", *(f"{e} epochs" for e in epochs),
+                         *([f"student input {size} px"] if size else [])])
     plot_accuracy_vs_flops(series, "CIFAR-10 test accuracy (%)",
-                           f"Distillation vs ImageNet pre-training, MobileNet v1 0.25 ({results['seeds']} seeds)",
-                           path)
+                           f"Distillation vs ImageNet pre-training, MobileNet v1 0.25 ({setting})", path)
 
 
 def main() -> None:
