@@ -217,14 +217,16 @@ def test_every_figure_of_the_readme_results_tables_is_in_a_result_json(run_all):
         if not line.startswith("| ") or line.startswith("|---"):
             continue
         for cell in line.strip().strip("|").split("|")[1:]:
-            for m in re.finditer(r"(\d+\.\d+)( ?%)?(?! ?M\b)", cell):
-                figures.append((m.group(1), bool(m.group(2))))
+            # a figure, or "mean ± std %" (both percent), or FLOPs as 2.95e13 (checked at the mantissa's digits)
+            for m in re.finditer(r"(\d+\.\d+(?:e\d+)?)(?: ± (\d+\.\d+))?( ?%)?(?! ?M\b)", cell):
+                figures += [(g, bool(m.group(3))) for g in m.groups()[:2] if g]
     assert len(figures) >= 10
     missing = []
     for text, percent in figures:
-        digits = len(text.split(".")[1])
-        target = float(text)
-        found = any(round((100 * v if percent else v), digits) == target for v in values)
+        mantissa, _, exponent = text.partition("e")
+        digits, scale = len(mantissa.split(".")[1]), 10.0 ** int(exponent or 0)
+        target = float(mantissa)
+        found = any(round((100 * v if percent else v) / scale, digits) == target for v in values)
         if not found:
             missing.append(text + (" %" if percent else ""))
     assert not missing, f"README figures with no result JSON behind them: {missing}"
