@@ -59,6 +59,9 @@ ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "c10_aug_scratch": (C10, "scratch", ["train.epochs=15"]),
     "c10_aug_ftT_au": (C10, "au", ["train.epochs=15", "teacher.head=ft", "teacher.head_epochs=3",
                                    "teacher.head_lr=0.0001"]),
+    # issue 27 item 4: kd (T = 4) from the same adapted teacher, against c10_aug_scratch
+    "c10_aug_ftT_kd": (C10, "kd", ["train.epochs=15", "teacher.head=ft", "teacher.head_epochs=3",
+                                   "teacher.head_lr=0.0001"]),
     # the same at 5 epochs, the teacher adapted for one epoch (fits a session on this 2-core machine)
     "c10_aug5_scratch": (C10, "scratch", ["train.epochs=5"]),
     "c10_aug5_ftT_au": (C10, "au", ["train.epochs=5", "teacher.head=ft", "teacher.head_epochs=1",
