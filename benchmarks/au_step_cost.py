@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    from distillery.losses.functional import kd_loss
     from distillery.losses.terms import AlignUniform
     from distillery.models.text_cnn import TextCNN
 
@@ -52,9 +53,7 @@ def main() -> None:
         def step() -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 out = net(inputs)
-                z = out.logits.float()
-                loss = F.cross_entropy(z, labels) + 16 * F.kl_div(F.log_softmax(z / 4, -1),
-                                                                  F.softmax(t_logits / 4, -1), reduction="batchmean")
+                loss = F.cross_entropy(out.logits.float(), labels) + kd_loss(out.logits, t_logits, 4.0)
                 if with_au:
                     loss = loss + au(out, teacher, None)
             loss.backward()

@@ -17,6 +17,7 @@ import platform
 from pathlib import Path
 
 import torch
+from text_thesis import STUDY
 
 from distillery.api import resume, run
 from distillery.config import load_config
@@ -25,7 +26,7 @@ from distillery.report.compare import _same_config
 ROOT = Path(__file__).resolve().parents[1]
 B77 = ROOT / "configs" / "banking77_minilm_to_textcnn.yaml"
 B77_TF = ROOT / "configs" / "banking77_minilm_to_transformer.yaml"
-TF_OLD = ["data.text_augment=null", "train.epochs=20"]  # the settings these arms ran with, before the config's recipe
+TF_OLD = STUDY  # the settings these arms ran with, before the config's recipe: the thesis study's own
 C10 = ROOT / "configs" / "cifar10_resnet56_to_resnet20.yaml"
 ARMS: dict[str, tuple[Path, str, list[str]]] = {
     "b77_full_scratch": (B77, "scratch", ["train.epochs=20"]),
