@@ -8,6 +8,7 @@ distillery trains it. Rounds alternate between the two steps; the minimum over r
 benchmarks/results/au_step_cost.json.
 
     python benchmarks/au_step_cost.py --threads 2
+    python benchmarks/au_step_cost.py --threads 2 --projector linear --out benchmarks/results/au_step_cost_linear.json
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--length", type=int, default=24, help="tokens per text (Banking77's batches: about 20-30)")
+    ap.add_argument("--projector", choices=["mlp", "linear"], default="mlp", help="distill.projector")
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--steps", type=int, default=30, help="steps per round")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "au_step_cost.json")
@@ -38,7 +40,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     net = TextCNN(77, 30522, embed_dim=128, num_filters=256, kernel_sizes=[1, 2, 3], dropout=0.5)
-    ctx = SimpleNamespace(projector="mlp", proj_dim=128, student_dim=3 * 256, teacher_dim=384)
+    ctx = SimpleNamespace(projector=args.projector, proj_dim=128, student_dim=3 * 256, teacher_dim=384)
     au = AlignUniform(ctx)
     b = 64
     inputs = {"input_ids": torch.randint(1, 30522, (b, args.length)),
@@ -76,7 +78,8 @@ def main() -> None:
            "ratio": round(min(ms["ce_kd_au"]) / min(ms["ce_kd"]), 3),
            "projector_params": sum(p.numel() for p in au.parameters()),
            "student_params": sum(p.numel() for p in net.parameters()),
-           "threads": args.threads, "batch": b, "length": args.length, "torch": torch.__version__}
+           "projector": args.projector, "threads": args.threads, "batch": b, "length": args.length,
+           "torch": torch.__version__}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

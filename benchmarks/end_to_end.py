@@ -16,6 +16,8 @@ table; writes benchmarks/results/end_to_end.json.
     python benchmarks/end_to_end.py                          # both tasks, seed 0
     python benchmarks/end_to_end.py --tasks cifar10 --seeds 0 1 2   # accuracy over 3 seeds (other rows kept)
     python benchmarks/end_to_end.py --tasks banking77 --epochs 2 --out /tmp/e2e.json   # a quick look
+    python benchmarks/end_to_end.py --tasks banking77 --seeds 0 1 2 --set distill.projector=linear
+    python benchmarks/end_to_end.py --tasks banking77 --seeds 0 1 2 --floor-loss au   # the floor with the au term
 """
 from __future__ import annotations
 
@@ -74,6 +76,26 @@ def _kd(s: torch.Tensor, t: torch.Tensor, temp: float) -> torch.Tensor:
                     log_target=True) * temp * temp
 
 
+class _AlignUniform(torch.nn.Module):
+    """The ``au`` term written plainly for the floor that computes the job's own loss (Farhat & Chen 2024's DAPT
+    code, papers.md 1.4): MLP projectors d->d->128 on both sides (the teacher's trains too), L2-normalised,
+    alignment (alpha 2) + the mean of both sides' uniformity (t 2), weight 1."""
+
+    def __init__(self, student_dim: int, teacher_dim: int, out: int = 128):
+        super().__init__()
+        self.gs = torch.nn.Sequential(torch.nn.Linear(student_dim, student_dim), torch.nn.ReLU(),
+                                      torch.nn.Linear(student_dim, out))
+        self.gt = torch.nn.Sequential(torch.nn.Linear(teacher_dim, teacher_dim), torch.nn.ReLU(),
+                                      torch.nn.Linear(teacher_dim, out))
+
+    def forward(self, hs: torch.Tensor, ht: torch.Tensor) -> torch.Tensor:
+        zs, zt = F.normalize(self.gs(hs).float(), dim=-1), F.normalize(self.gt(ht).float(), dim=-1)
+
+        def unif(z: torch.Tensor) -> torch.Tensor:
+            return torch.pdist(z).pow(2).mul(-2.0).exp().mean().log()
+        return (zs - zt).norm(dim=1).pow(2).mean() + (unif(zs) + unif(zt)) / 2
+
+
 def _pad(rows: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
     n = max(len(r) for r in rows)
     ids = torch.full((len(rows), n), pad, dtype=torch.long)
@@ -84,15 +106,17 @@ def _pad(rows: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
 
 
 def _train_student(cfg, student, batches_for_epoch, n_train: int, evaluate, t_logits, clock: Clock,
-                   bf16: bool) -> tuple[list[float], dict]:
-    """The plain loop: CE + KD on stored teacher logits; the best validation epoch kept. Returns epoch seconds."""
+                   bf16: bool, au: _AlignUniform | None = None, t_emb=None) -> tuple[list[float], dict]:
+    """The plain loop: CE + KD on stored teacher logits (+ ``au`` on the stored teacher embeddings when given); the
+    best validation epoch kept. Returns epoch seconds."""
     tc = cfg.train
     steps = tc.epochs * -(-n_train // tc.batch_size)
+    params = [*student.parameters(), *(au.parameters() if au is not None else [])]
     if tc.optimizer == "sgd":  # fused kernels, as distillery uses them
-        opt = torch.optim.SGD(student.parameters(), lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay,
+        opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay,
                               nesterov=True, fused=True)
     else:
-        opt = torch.optim.AdamW(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+        opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
     sched = _cosine(opt, steps)
     gen = torch.Generator().manual_seed(tc.seed)
     best, best_acc, epoch_s = None, -1.0, []
@@ -101,8 +125,11 @@ def _train_student(cfg, student, batches_for_epoch, n_train: int, evaluate, t_lo
         student.train()
         for inputs, labels, index in batches_for_epoch(epoch, torch.randperm(n_train, generator=gen)):
             with _autocast(bf16):
-                logits = student(inputs).logits.float()
+                out = student(inputs)
+                logits = out.logits.float()
+                extra = au(out.embedding.float(), t_emb(epoch, index)) if au is not None else 0.0
             loss = F.cross_entropy(logits, labels) + _kd(logits, t_logits(epoch, index), cfg.distill.temperature)
+            loss = loss + extra
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -118,7 +145,7 @@ def _train_student(cfg, student, batches_for_epoch, n_train: int, evaluate, t_lo
 
 
 @torch.no_grad()
-def floor_text(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
+def floor_text(cfg, bf16_teacher: bool, bf16_student: bool, loss: str = "kd") -> dict:
     clock = Clock()
     tc = cfg.train
     data = load_task_data(cfg.data, seed=tc.seed)
@@ -168,9 +195,11 @@ def floor_text(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
                 correct += int((net(x).logits.argmax(1) == labels[split][lo:lo + tc.eval_batch_size]).sum())
         return correct / len(ids[split])
 
+    au = _AlignUniform(student.embed_dim, teacher.embed_dim) if loss == "au" else None
     with torch.enable_grad():
         epoch_s, _ = _train_student(cfg, student, batches, len(ids["train"]), evaluate,
-                                    lambda e, idx: t_train[idx], clock, bf16_student)
+                                    lambda e, idx: t_train[idx], clock, bf16_student, au,
+                                    lambda e, idx: emb["train"][idx])
     acc = evaluate(student, "test")
     clock.lap("evaluate")
     return {"accuracy": acc, "teacher_accuracy": teacher_acc, "epoch_s": epoch_s, "phases": clock.phases}
@@ -243,10 +272,11 @@ def floor_image(cfg, bf16_teacher: bool, bf16_student: bool) -> dict:
     return {"accuracy": acc, "teacher_accuracy": teacher_acc, "epoch_s": epoch_s, "phases": clock.phases}
 
 
-def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int, seed: int, method: str = "au") -> dict:
+def distillery_job(cfg_path: Path, epochs: int, work: Path, threads: int, seed: int, method: str = "au",
+                   overrides: list[str] = ()) -> dict:
     cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"output.dir={work / 'run'}", "train.progress=false",
                                  f"teacher.cache_dir={work / 'cache'}", f"train.num_threads={threads}",
-                                 f"train.seed={seed}"], method)
+                                 f"train.seed={seed}", *overrides], method)
     t0 = time.perf_counter()
     m = run(cfg, quiet=True)
     wall = time.perf_counter() - t0
@@ -271,16 +301,18 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
 
 
-def pair(task: str, epochs: int, threads: int, seed: int, method: str = "au") -> dict:
-    """distillery's whole job, then the floor's, for one seed."""
+def pair(task: str, epochs: int, threads: int, seed: int, method: str = "au", overrides: list[str] = (),
+         floor_loss: str = "kd") -> dict:
+    """distillery's whole job (with ``overrides`` of its config), then the floor's (loss CE + KD, or with
+    ``floor_loss="au"`` the job's own CE + KD + alignment/uniformity), for one seed."""
     cfg_path, _ = TASKS[task]
     with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
-        d = distillery_job(cfg_path, epochs, Path(tmp), threads, seed, method)
+        d = distillery_job(cfg_path, epochs, Path(tmp), threads, seed, method, overrides)
     cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"train.seed={seed}"], "au")
     bf16_t = d["teacher_precision"] == "bf16"
     bf16_s = "bf16" in str(d["precision"] or cfg.train.precision)
     t0 = time.perf_counter()
-    fl = (floor_text if task == "banking77" else floor_image)(cfg, bf16_t, bf16_s)
+    fl = floor_text(cfg, bf16_t, bf16_s, floor_loss) if task == "banking77" else floor_image(cfg, bf16_t, bf16_s)
     fl["wall_s"] = round(time.perf_counter() - t0, 2)
     return {"seed": seed, "distillery": d, "floor": fl, "ratio_end_to_end": round(d["wall_s"] / fl["wall_s"], 3),
             "ratio_steady_epoch": round(steady(d["epoch_s"]) / steady(fl["epoch_s"]), 3),
@@ -322,6 +354,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override every task's epochs (quick looks)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="one pair (distillery, floor) per seed")
     ap.add_argument("--method", default="au", help="distillery's method (the job is au; kd has the floor's loss)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="a config override for distillery's job (not the floor's), e.g. distill.projector=linear; "
+                         "the row's name lists it")
+    ap.add_argument("--floor-loss", choices=["kd", "au"], default="kd",
+                    help="the floor's loss: CE + KD (the issue's floor), or au: the job's own loss written plainly "
+                         "(text only), which isolates distillery's overhead from the term's compute")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
     ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
@@ -329,6 +367,9 @@ def main() -> None:
     if args.table:
         print(table(json.loads(args.out.read_text())))
         return
+    if args.floor_loss == "au" and (args.tasks != ["banking77"] or args.method != "au"):
+        raise SystemExit("--floor-loss au: the au floor is written for the text task and the au job: "
+                         "--tasks banking77 --method au")
     torch.set_num_threads(args.threads)
     import datasets  # noqa: F401  (imported once, before either is timed: both are measured warm)
     import lightning  # noqa: F401
@@ -341,13 +382,16 @@ def main() -> None:
                             cwd=ROOT).stdout.strip() or None
     for name in args.tasks:
         task = name
-        name = task if args.method == "au" else f"{task} ({args.method})"  # the job is au; kd: the floor's loss
+        # the job is au; kd: the floor's loss; overrides of distillery's config are named in the row
+        extra = ([] if args.method == "au" else [args.method]) + args.overrides + (
+            ["floor au"] if args.floor_loss == "au" else [])
+        name = f"{task} ({', '.join(extra)})" if extra else task
         epochs = args.epochs or TASKS[task][1]
         old = results["tasks"].get(name, {})
         # seeds measured before (at these epochs) and not re-run now are kept, each with the commit it ran at
         kept = {p["seed"]: p for p in old.get("seeds", []) if old.get("epochs") == epochs}
         for seed in args.seeds:
-            p = pair(task, epochs, args.threads, seed, args.method)
+            p = pair(task, epochs, args.threads, seed, args.method, args.overrides, args.floor_loss)
             p["commit"] = commit
             kept[seed] = p
             pairs = [kept[k] for k in sorted(kept)]
@@ -356,7 +400,9 @@ def main() -> None:
                   f"{fl['wall_s']:.1f} s ({100 * fl['accuracy']:.2f} %): end-to-end x{p['ratio_end_to_end']}, "
                   f"steady epoch {steady(d['epoch_s']):.2f} s vs {steady(fl['epoch_s']):.2f} s "
                   f"(x{p['ratio_steady_epoch']})", flush=True)
-            results["tasks"][name] = {"epochs": epochs, "method": args.method, "seeds": pairs,
+            results["tasks"][name] = {"epochs": epochs, "method": args.method, "overrides": args.overrides,
+                                      "floor_loss": args.floor_loss,
+                                      "seeds": pairs,
                                       "summary": summary(pairs)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1))
