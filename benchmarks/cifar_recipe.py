@@ -3,8 +3,10 @@
 Every arm trains configs/cifar10_resnet56_to_resnet20.yaml with the same schedule, data, augmentation and student;
 the distilled arms are taught by the CIFAR ResNet-56 adapted to the JPEG images (``teacher.head: ft``). The
 study runs seed-major (seed 0 of every arm, then seed 1, ...), so a study stopped early still compares arms at
-equal seeds; finished runs are reused and an interrupted run resumes, so rerunning the command continues it.
-The JSON (after every run) holds each arm's accuracies, mean ± std, FLOPs, and the gap to scratch.
+equal seeds. Each seed's result is recorded in the JSON as soon as its run ends and is not run again (the run
+directories need not survive: a later session, or another machine, continues the study from the JSON alone); an
+interrupted run resumes from its run directory. The JSON holds each arm's per-seed results, their mean ± std,
+FLOPs, and the gap to scratch at equal seeds.
 
     python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25                # about 2.3 h on 2 CPU cores
     python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25 --arms kd --seeds 1 \
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -33,17 +36,66 @@ TEACHER = ["teacher.head=ft", "teacher.head_epochs=3", "teacher.head_lr=0.0001"]
 
 
 def table(results: dict) -> str:
-    rows = ["| study | arm | seeds | test accuracy (%) | vs scratch (points) | total FLOPs |",
+    """The docs table: every arm of every study, its gap to scratch over the seeds both have."""
+    rows = ["| study | arm | seeds | test accuracy (%) | vs scratch (points, same seeds) | total FLOPs |",
             "|---|---|---:|---:|---:|---:|"]
     for tag, study in results.get("studies", {}).items():
         arms = study["arms"]
-        base = arms.get("scratch")
+        for a in arms.values():
+            _migrate(a)
+        gap = gaps(arms)
         for name, a in arms.items():
-            gap = "" if base is None or name == "scratch" or a["seeds"] != base["seeds"] else \
-                f"{100 * (a['mean'] - base['mean']):+.2f}"
-            rows.append(f"| {tag} | {name} | {a['seeds']} | {100 * a['mean']:.2f} ± {100 * a['std']:.2f} | {gap} | "
+            g = f"{gap[name]:+.2f}" if name in gap else ""
+            rows.append(f"| {tag} | {name} | {a['seeds']} | {100 * a['mean']:.2f} ± {100 * a['std']:.2f} | {g} | "
                         f"{a['total_flops']:.3g} |")
     return "\n".join(rows)
+
+
+PER_SEED = ("accuracy", "total_flops", "run_flops", "train_time_s", "teacher_accuracy", "teacher_head",
+            "teacher_head_info", "commit")
+
+
+def seed_record(run_dir: Path) -> dict:
+    """One finished run's figures, as the study keeps them per seed."""
+    s = arm_summary([run_dir])
+    return {**{k: s[k] for k in PER_SEED}, "accuracy": s["accuracy"][0], "epochs": s["epochs"][0],
+            "precision": s["precision"][0], "run": str(run_dir)}
+
+
+def summarize(per_seed: dict[str, dict]) -> dict:
+    """An arm's figures over its recorded seeds (mean ± sample std of the test accuracy)."""
+    rows = [per_seed[k] for k in sorted(per_seed, key=int)]
+    acc = [r["accuracy"] for r in rows]
+    return {"accuracy": acc, "seeds": len(acc), "epochs": sorted({r["epochs"] for r in rows}),
+            "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "total_flops": statistics.mean(r["total_flops"] for r in rows),
+            "run_flops": statistics.mean(r["run_flops"] for r in rows), "pretrain_flops": 0.0,
+            "teacher_accuracy": rows[0]["teacher_accuracy"], "teacher_head": rows[0]["teacher_head"],
+            "teacher_head_info": rows[0]["teacher_head_info"],
+            "train_time_s": statistics.mean(r["train_time_s"] for r in rows),
+            "precision": sorted({r["precision"] for r in rows}), "commit": sorted({r["commit"] for r in rows})}
+
+
+def _migrate(arm: dict) -> None:
+    """An arm recorded before per-seed records (its seeds 0..n-1 as lists) gets them, from what it holds."""
+    if "per_seed" in arm or "accuracy" not in arm:
+        return
+    commit = arm["commit"] if isinstance(arm["commit"], str) else arm["commit"][0]
+    arm["per_seed"] = {str(i): {**{k: arm[k] for k in PER_SEED if k in arm}, "accuracy": a, "commit": commit,
+                                "epochs": arm["epochs"][0], "precision": arm["precision"][0],
+                                "run": arm["runs"][i]} for i, a in enumerate(arm["accuracy"])}
+    arm.pop("runs", None)
+
+
+def gaps(arms: dict) -> dict[str, float]:
+    """Each distilled arm's mean minus scratch's, in points, over the seeds both have recorded."""
+    base = arms.get("scratch", {}).get("per_seed", {})
+    out = {}
+    for name, a in arms.items():
+        both = sorted(set(a.get("per_seed", {})) & set(base), key=int)
+        if name != "scratch" and both:
+            out[name] = 100 * statistics.mean(a["per_seed"][k]["accuracy"] - base[k]["accuracy"] for k in both)
+    return out
 
 
 def main() -> None:
@@ -83,28 +135,36 @@ def main() -> None:
     study.update(common=common, teacher=TEACHER)
     study.setdefault("arms", {})
     runs = args.runs / args.tag
-    for seeds in range(1, args.seeds + 1):  # seed-major: the arms stay comparable at equal seeds
+    for arm_rec in study["arms"].values():
+        _migrate(arm_rec)
+    for seed in range(args.seeds):  # seed-major: the arms stay comparable at equal seeds
         for arm in args.arms:
             distilled = arm != "scratch"
             key = f"{arm} ({args.variant})" if distilled and args.variant else arm
             over = [*common, *TEACHER, *args.kd_overrides] if distilled else common
-            prior = study["arms"].get(key, {}).get("overrides", over)
-            if prior != over:
-                raise SystemExit(f"{args.out}: arm {key!r} of {args.tag!r} ran with {prior}; give another --variant")
+            rec = study["arms"].setdefault(key, {"overrides": over, "per_seed": {}})
+            if rec.get("overrides", over) != over:
+                raise SystemExit(f"{args.out}: arm {key!r} of {args.tag!r} ran with {rec['overrides']}; give another "
+                                 "--variant")
+            if str(seed) in rec["per_seed"]:
+                print(f"{args.tag} {key} seed {seed}: {100 * rec['per_seed'][str(seed)]['accuracy']:.2f} % "
+                      "(recorded)", flush=True)
+                continue
             out = runs / (f"{arm}_{args.variant}" if distilled and args.variant else arm)
-            compare(str(TASK), [arm], seeds=seeds, out=str(out), overrides=over, quiet=True)
-            study["arms"][key] = {**arm_summary([out / f"{arm}_s{s}" for s in range(seeds)]), "overrides": over}
-            print(f"{args.tag} {key} seed {seeds - 1}: {100 * study['arms'][key]['accuracy'][-1]:.2f} %", flush=True)
-            base = study["arms"].get("scratch")
-            study["gap_points"] = {n: 100 * (a["mean"] - base["mean"]) for n, a in study["arms"].items()
-                                   if base is not None and n != "scratch" and a["seeds"] == base["seeds"]}
+            compare(str(TASK), [arm], seeds=1, out=str(out), overrides=[*over, f"train.seed={seed}"], quiet=True)
+            rec["per_seed"][str(seed)] = seed_record(out / f"{arm}_s{seed}")
+            rec.update(summarize(rec["per_seed"]), overrides=over)
+            print(f"{args.tag} {key} seed {seed}: {100 * rec['per_seed'][str(seed)]['accuracy']:.2f} %", flush=True)
+            study["gap_points"] = gaps(study["arms"])
             study.update(config=str(TASK.relative_to(ROOT)), commit=_commit(),
                          machine={"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                                   "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
                                   "torch": torch.__version__})
             study["minutes_last_invocation"] = round((time.perf_counter() - t0) / 60, 1)
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(results, indent=1))
+            tmp = args.out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(args.out)  # a study killed while writing keeps the previous JSON
     print(table(results))
 
 

@@ -64,3 +64,45 @@ def test_the_imagenet_route_arithmetic():
     assert r["flops"] == pytest.approx(3.78e16, rel=1e-3)
     assert "41" in r["sources"]["macs"] and "120 epochs" in r["sources"]["epochs"]
     assert image.counted_macs_224() == pytest.approx(41e6, rel=0.01)  # the port's count agrees with the paper's
+
+
+def test_cifar_recipe_resumes_from_the_json_alone(tmp_path, monkeypatch):
+    """benchmarks/cifar_recipe.py records every seed as it ends and runs only seeds the JSON lacks, so a study whose
+    run directories are gone (a new checkout) continues; an arm recorded before per-seed records is migrated."""
+    import distillery.report.compare as compare_mod
+
+    recipe = _load("cifar_recipe")
+    ran: list[tuple[str, int]] = []
+
+    def fake_compare(config, arms, seeds, out, overrides, quiet):
+        seed = int(next(o for o in overrides if o.startswith("train.seed=")).split("=")[1])
+        ran.append((arms[0], seed))
+        _metrics(Path(out) / f"{arms[0]}_s{seed}", 0.80 + 0.01 * seed + (0.02 if arms[0] == "kd" else 0.0), 1e14)
+
+    monkeypatch.setattr(compare_mod, "compare", fake_compare)
+    out = tmp_path / "r.json"
+    common = ["data.seed=0", "train.progress=false", "train.num_threads=2"]
+    out.write_text(json.dumps({"studies": {"t": {"common": common, "arms": {"scratch": {  # the old layout
+        "accuracy": [0.79], "seeds": 1, "epochs": [25], "mean": 0.79, "std": 0.0, "total_flops": 1e14,
+        "run_flops": 1e14, "pretrain_flops": 0.0, "teacher_accuracy": None, "teacher_head": None,
+        "teacher_head_info": None, "train_time_s": 9.0, "precision": ["bf16-mixed"], "commit": "abc",
+        "runs": ["/gone/scratch_s0"], "overrides": common}}}}}))
+
+    def main(*argv: str) -> dict:
+        monkeypatch.setattr(sys, "argv", ["cifar_recipe.py", "--tag", "t", "--out", str(out),
+                                          "--runs", str(tmp_path / "runs"), *argv])
+        recipe.main()
+        return json.loads(out.read_text())["studies"]["t"]
+
+    study = main("--seeds", "2")
+    assert ran == [("kd", 0), ("kd", 1), ("scratch", 1)]  # scratch seed 0 is taken from the JSON, not rerun
+    assert study["arms"]["scratch"]["accuracy"] == [0.79, 0.81] and study["arms"]["kd"]["seeds"] == 2
+    assert study["gap_points"]["kd"] == pytest.approx(100 * ((0.82 - 0.79) + (0.83 - 0.81)) / 2)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")  # a new checkout: the run directories are gone
+    ran.clear()
+    study = main("--seeds", "3")
+    assert ran == [("kd", 2), ("scratch", 2)]
+    assert study["arms"]["kd"]["accuracy"] == pytest.approx([0.82, 0.83, 0.84])
+    assert "| t | kd | 3 | 83.00 ± 1.00 | +2.33 |" in recipe.table(json.loads(out.read_text()))
