@@ -106,3 +106,24 @@ def test_cifar_recipe_resumes_from_the_json_alone(tmp_path, monkeypatch):
     assert ran == [("kd", 2), ("scratch", 2)]
     assert study["arms"]["kd"]["accuracy"] == pytest.approx([0.82, 0.83, 0.84])
     assert "| t | kd | 3 | 83.00 ± 1.00 | +2.33 |" in recipe.table(json.loads(out.read_text()))
+
+
+def test_teacher_soft_label_stats():
+    """A confident teacher leaves little mass on the wrong classes, and a higher temperature spreads it; a
+    uniform one has the uniform entropy and (C-1)/C of its mass on the wrong classes."""
+    import torch
+
+    stats = _load("teacher_soft_labels").soft_label_stats
+    labels = torch.tensor([0, 1, 2, 3])
+    confident = torch.full((2, 4, 10), -5.0)
+    confident[:, torch.arange(4), labels] = 5.0  # 2 views, 4 samples, the label's logit 10 above the rest
+    s = stats(confident, labels, (1.0, 4.0))
+    assert s["accuracy"] == 1.0 and s["views"] == 2 and s["samples"] == 4
+    assert s["T=1"]["wrong_mass"] == pytest.approx(9 / (9 + math.exp(10)), rel=1e-3)
+    assert s["T=4"]["wrong_mass"] == pytest.approx(9 / (9 + math.exp(2.5)), rel=1e-4)
+    assert s["T=4"]["entropy"] > s["T=1"]["entropy"]
+    u = stats(torch.zeros(1, 4, 10), labels, (1.0,))
+    assert u["T=1"]["entropy"] == pytest.approx(math.log(10)) and u["T=1"]["wrong_mass"] == pytest.approx(0.9)
+    wrong = confident.clone()
+    wrong[0, 0] = wrong[0, 0].roll(1)  # one of the 8 (view, sample) pairs argmaxes the wrong class
+    assert stats(wrong, labels, (1.0,))["accuracy"] == pytest.approx(7 / 8)
