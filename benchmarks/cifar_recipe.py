@@ -13,6 +13,7 @@ FLOPs, and the gap to scratch at equal seeds.
         --variant T1 --kd-set distill.temperature=1                                 # a variant; scratch is shared
     python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25 --arms kd --seeds 1 --variant ens4 \
         --kd-set "teacher.model=[resnet20,resnet32,resnet44,resnet56]" --kd-set "teacher.weights=[...]"   # ensemble
+    python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25 --arms dkd --only-seeds 1 --variant ... # one seed
     python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25 --set train.accelerator=gpu
     python benchmarks/cifar_recipe.py --table
 """
@@ -103,7 +104,9 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tag", default="default", help="name of this schedule (the --set overrides) in the JSON")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (each runs once: recorded seeds are skipped)")
+    ap.add_argument("--only-seeds", type=int, nargs="+", default=None,
+                    help="run just these seeds, e.g. a variant tried on the seed whose teacher cache exists")
     ap.add_argument("--arms", nargs="+", default=["kd", "scratch"], help="presets; scratch is the baseline")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", dest="overrides", action="append", default=[],
@@ -137,7 +140,8 @@ def main() -> None:
     runs = args.runs / args.tag
     for arm_rec in study["arms"].values():
         _migrate(arm_rec)
-    for seed in range(args.seeds):  # seed-major: the arms stay comparable at equal seeds
+    seeds = args.only_seeds if args.only_seeds is not None else range(args.seeds)
+    for seed in seeds:  # seed-major: the arms stay comparable at equal seeds
         for arm in args.arms:
             distilled = arm != "scratch"
             key = f"{arm} ({args.variant})" if distilled and args.variant else arm

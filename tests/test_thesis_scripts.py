@@ -106,6 +106,10 @@ def test_cifar_recipe_resumes_from_the_json_alone(tmp_path, monkeypatch):
     assert ran == [("kd", 2), ("scratch", 2)]
     assert study["arms"]["kd"]["accuracy"] == pytest.approx([0.82, 0.83, 0.84])
     assert "| t | kd | 3 | 83.00 ± 1.00 | +2.33 |" in recipe.table(json.loads(out.read_text()))
+    ran.clear()  # --only-seeds: a variant tried on one seed; its gap counts the seeds scratch shares
+    study = main("--only-seeds", "1", "--variant", "T1", "--kd-set", "distill.temperature=1")
+    assert ran == [("kd", 1)] and list(study["arms"]["kd (T1)"]["per_seed"]) == ["1"]
+    assert study["gap_points"]["kd (T1)"] == pytest.approx(100 * (0.83 - 0.81))
 
 
 def test_teacher_soft_label_stats():
