@@ -81,6 +81,10 @@ class DataConfig(_Section):
     augment: Literal["auto", "none", "standard"] = Field(
         "auto", description="images: 'standard' = random crop (padding 1/8) + horizontal flip; 'auto' = standard "
         "for images, none for text")
+    mixup: float = Field(0.0, ge=0.0, description="images: mixup (Zhang et al. 2018) of every augmented view with "
+                         "a seeded partner's, weight ~ Beta(mixup, mixup); the teacher labels (and caches) the mixed "
+                         "view, as in function matching (Beyer et al. 2022), and cross-entropy mixes the two labels. "
+                         "0 = off")
     image_size: int | None = Field(None, gt=0, description="resize images to this square size when decoding")
     max_samples: int | None = Field(None, gt=0, description="cap each split at a seeded random subset of this "
                                     "size (quick experiments)")
@@ -106,6 +110,9 @@ class DataConfig(_Section):
         if self.transfer == "rest" and not self.shots_per_class:
             raise ValueError("transfer: rest needs shots_per_class (the training examples it leaves out become the "
                              "unlabelled transfer set)")
+        if self.mixup > 0 and self.transfer != "none":
+            raise ValueError("mixup mixes labelled training images; it is not combined with an unlabelled transfer "
+                             "set (data.transfer)")
         return self
 
 

@@ -27,6 +27,16 @@ def view_params(seed: int, epoch: int, index: int, size: tuple[int, int]) -> tup
     return top, left, bool(torch.rand((), generator=gen) < 0.5)
 
 
+def mix_params(seed: int, epoch: int, index: int, num_samples: int, alpha: float) -> tuple[int, float]:
+    """Mixup's draws for sample ``index`` at ``epoch`` (Zhang et al. 2018): a partner sample and the weight
+    ``lam ~ Beta(alpha, alpha)`` of ``index``'s own view, from a generator seeded apart from the crop's draws
+    (:func:`view_params`), so replaying them gives the same mixed view."""
+    import numpy as np
+
+    rng = np.random.default_rng([view_seed(seed, epoch, index), 0x6D6978])  # "mix": a stream of its own
+    return int(rng.integers(num_samples)), float(rng.beta(alpha, alpha))
+
+
 def augment_batch(images: torch.Tensor, params: list[tuple[int, int, bool]]) -> torch.Tensor:
     """Random crop (zero padding of size/8) and horizontal flip of a uint8 batch ``[B, C, H, W]``, each sample
     with its own draws (:func:`view_params`)."""
@@ -47,12 +57,17 @@ def augment_batch(images: torch.Tensor, params: list[tuple[int, int, bool]]) -> 
 class ImageDataset(Dataset):
     """uint8 ``[N, 3, H, W]`` images; with ``augment`` each sample's view is a function of (seed, view, index).
 
-    The view is the epoch, or ``epoch % views`` when ``views`` is set (the views a teacher cache holds).
+    The view is the epoch, or ``epoch % views`` when ``views`` is set (the views a teacher cache holds). With
+    ``mixup`` > 0 (and ``augment``) each view is mixed with the same view of a seeded partner sample
+    (:func:`mix_params`), rounded to uint8; the batch then carries the partner's label (``label_mix``) and the
+    view's own weight (``lam``): the teacher labels the mixed image (function matching, Beyer et al. 2022) and
+    cross-entropy mixes the two labels.
     """
 
-    def __init__(self, split: Split, augment: bool = False, seed: int = 0, views: int = 0):
+    def __init__(self, split: Split, augment: bool = False, seed: int = 0, views: int = 0, mixup: float = 0.0):
         self.images, self.labels = split.inputs, split.labels
         self.augment, self.seed, self.views, self.epoch = augment, seed, views, 0
+        self.mixup = mixup if augment else 0.0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch % self.views if self.views else epoch
@@ -61,32 +76,48 @@ class ImageDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        img = self.images[i]
-        if self.augment:
-            img = augment_batch(img[None], [view_params(self.seed, self.epoch, i, tuple(img.shape[-2:]))])[0]  # type: ignore[arg-type]
-        return {"pixel_values": img, "label": self.labels[i], "index": i, "view": self.epoch if self.augment else 0}
+        b = self.__getitems__([i])
+        return {"pixel_values": b["pixel_values"][0], "label": self.labels[i], "index": i,
+                "view": self.epoch if self.augment else 0, **{k: b[k][0] for k in MIX_KEYS if k in b}}
 
     def __getitems__(self, indices: list[int]) -> dict[str, Any]:
         """A whole batch at once (the DataLoader's batched fetch): the same samples and views as ``__getitem__``
         one by one, cropped and flipped together (:func:`augment_batch`)."""
         idx = torch.as_tensor(indices, dtype=torch.long)
+        imgs = self._views(idx)
+        out = {"pixel_values": imgs, "label": self.labels[idx], "index": idx,
+               "view": torch.full((len(indices),), self.epoch if self.augment else 0, dtype=torch.long)}
+        if self.mixup > 0:
+            draws = [mix_params(self.seed, self.epoch, int(i), len(self.labels), self.mixup) for i in indices]
+            partner = torch.as_tensor([j for j, _ in draws], dtype=torch.long)
+            lam = torch.as_tensor([w for _, w in draws], dtype=torch.float32)
+            w = lam.view(-1, *([1] * (imgs.dim() - 1)))
+            mixed = w * imgs.float() + (1 - w) * self._views(partner).float()
+            out.update(pixel_values=mixed.round_().clamp_(0, 255).to(imgs.dtype), label_mix=self.labels[partner],
+                       lam=lam)
+        return out
+
+    def _views(self, idx: torch.Tensor) -> torch.Tensor:
         imgs = self.images[idx]
         if self.augment:
             size = tuple(imgs.shape[-2:])
-            imgs = augment_batch(imgs, [view_params(self.seed, self.epoch, int(i), size) for i in indices])  # type: ignore[arg-type]
-        return {"pixel_values": imgs, "label": self.labels[idx], "index": idx,
-                "view": torch.full((len(indices),), self.epoch if self.augment else 0, dtype=torch.long)}
+            imgs = augment_batch(imgs, [view_params(self.seed, self.epoch, int(i), size) for i in idx.tolist()])  # type: ignore[arg-type]
+        return imgs
+
+
+MIX_KEYS = ("label_mix", "lam")  # a mixup batch's partner labels and own-view weights (ImageDataset)
 
 
 def collate_images(items: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
     if isinstance(items, dict):  # already a batch (ImageDataset.__getitems__)
         inputs = {"pixel_values": items["pixel_values"]}
         return {"student": inputs, "teacher": inputs, "label": items["label"], "index": items["index"],
-                "view": items["view"]}
+                "view": items["view"], **{k: items[k] for k in MIX_KEYS if k in items}}
     pixels = torch.stack([it["pixel_values"] for it in items])
     inputs = {"pixel_values": pixels}
     return {"student": inputs, "teacher": inputs, "label": torch.stack([it["label"] for it in items]),
-            "index": torch.tensor([it["index"] for it in items]), "view": torch.tensor([it["view"] for it in items])}
+            "index": torch.tensor([it["index"] for it in items]), "view": torch.tensor([it["view"] for it in items]),
+            **{k: torch.stack([it[k] for it in items]) for k in MIX_KEYS if k in items[0]}}
 
 
 def tokenize(tokenizer, inputs: list[Any], max_length: int) -> list[list[int]]:

@@ -49,11 +49,15 @@ def augments(cfg: Config, modality: str) -> bool:
 
 class Loaders:
     """Datasets and loaders of one classification run: ``train`` (augmented views, with the transfer set),
-    ``train_eval`` (the labelled training split, un-augmented), ``val`` and ``test``."""
+    ``train_eval`` (the labelled training split, un-augmented), ``val`` and ``test``; ``head_train``: the
+    augmented views without mixup (a teacher head's training data)."""
 
     def __init__(self, cfg: Config, data: TaskData, tok: Tokenizers | None, views: int = 0):
         tc = cfg.train
         self.augment = augments(cfg, data.modality)
+        if cfg.data.mixup > 0 and not self.augment:
+            raise DistilleryError("data.mixup mixes augmented training images: it needs an image task with "
+                                  "data.augment auto or standard")
         self.collate: Any = None
         seed = tc.seed
         splits = {"train": data.train, "val": data.val, "test": data.test}
@@ -62,7 +66,11 @@ class Loaders:
             for name, s in splits.items():
                 if s is not None:
                     self.ds[name] = ImageDataset(s, augment=False, seed=seed)
-            self.ds["train_aug"] = ImageDataset(data.student_train, augment=self.augment, seed=seed, views=views)
+            mixup = cfg.data.mixup if self.augment else 0.0
+            self.ds["train_aug"] = ImageDataset(data.student_train, augment=self.augment, seed=seed, views=views,
+                                                mixup=mixup)
+            if mixup > 0:  # the teacher's head adapts to the task's (unmixed) views and labels
+                self.ds["head_train"] = ImageDataset(data.student_train, augment=self.augment, seed=seed, views=views)
             collate = collate_images
         else:
             assert tok is not None
@@ -96,6 +104,7 @@ class Loaders:
                                collate=collate)
 
         self.train = loader("train_aug", True)
+        self.head_train = loader("head_train", True) or self.train  # what a teacher head (ft) trains on
         self.train_eval = loader("train", False)
         self.val = loader("val", False)
         self.test = loader("test", False)

@@ -30,6 +30,11 @@ class CrossEntropy(LossTerm):
 
     def forward(self, s, t, batch):
         labels = batch["label"]
+        if "lam" in batch:  # mixed images (data.mixup): lam * CE(own label) + (1 - lam) * CE(partner's label)
+            logits, lam = s.logits.float(), batch["lam"].to(s.logits.device)
+            ce = [F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
+                  for y in (labels, batch["label_mix"])]
+            return (lam * ce[0] + (1 - lam) * ce[1]).mean()
         labelled = labels >= 0  # -1: an unlabelled transfer example (data.transfer), not seen by this term
         if not bool(labelled.all()):
             if not bool(labelled.any()):

@@ -162,8 +162,12 @@ class DKD(ZooTerm):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def forward(self, s, t, batch):
-        # an unlabelled transfer example (label -1) takes the teacher's prediction as its target class
-        target = torch.where(batch["label"] >= 0, batch["label"], t.logits.argmax(-1))
+        # an unlabelled transfer example (label -1) takes the teacher's prediction as its target class; a mixed
+        # image (data.mixup) the label of the view that weighs more
+        label = batch["label"]
+        if "lam" in batch:
+            label = torch.where(batch["lam"] >= 0.5, label, batch["label_mix"])
+        target = torch.where(label >= 0, label, t.logits.argmax(-1))
         loss = _exact(LF.dkd_loss, s.logits, t.logits, target, self.alpha, self.beta, self.temperature)
         if self.warmup_steps > 0:
             loss = loss * min(1.0, float(self.step.item() + 1) / self.warmup_steps)

@@ -158,8 +158,8 @@ class Classification(Task):
             own = meter.attach(net) if net is not teacher else None  # an ensemble's member, counted on its own
             try:
                 with meter.in_phase("teacher_head"):
-                    head = prepare_head(net, cfg.teacher.head, key, {"train_eval": loaders.train_eval,
-                                                                     "val": loaders.val, "train_aug": loaders.train},
+                    splits = {"train_eval": loaders.train_eval, "val": loaders.val, "train_aug": loaders.head_train}
+                    head = prepare_head(net, cfg.teacher.head, key, splits,
                                         data.num_classes, epochs=cfg.teacher.head_epochs, lr=cfg.teacher.head_lr,
                                         cache_dir=cfg.teacher.cache_dir, progress=tc.progress, bf16=bf16,
                                         meter=meter, notify=lambda m: log(f"note: {m}", quiet),
@@ -239,7 +239,8 @@ class Classification(Task):
                                                                else tok.student_name),
                 "augment": loaders.augment, "seed": cfg.train.seed if loaders.augment else None,
                 "features": list(plan.features), "views": plan.views, "dtype": plan.dtype, "topk": plan.topk,
-                "bf16_autocast": bf16, "embedding_member": cfg.teacher.embedding_member}
+                "bf16_autocast": bf16, "embedding_member": cfg.teacher.embedding_member,
+                **({"mixup": cfg.data.mixup} if loaders.augment and cfg.data.mixup > 0 else {})}
 
     @staticmethod
     def _view_dataset(cfg: Config, prep: Prepared):
@@ -247,7 +248,8 @@ class Classification(Task):
 
         def dataset_for_view(view: int):
             if data.modality == "image":
-                ds = ImageDataset(data.student_train, augment=loaders.augment, seed=cfg.train.seed)
+                ds = ImageDataset(data.student_train, augment=loaders.augment, seed=cfg.train.seed,
+                                  mixup=cfg.data.mixup)
                 ds.set_epoch(view)
                 return ds
             return loaders.ds["train_aug"]

@@ -48,7 +48,7 @@ def gather_batch(s: Features, t: Features | None, batch: dict[str, Any]) -> tupl
         return Features(**{k: _gather(getattr(f, k), grad) for k in sorted(GATHERABLE)  # one order on every process
                             if getattr(f, k) is not None})
 
-    out = {**batch, "label": _gather(batch["label"], False), "index": _gather(batch["index"], False)}
+    out = {**batch, **{k: _gather(batch[k], False) for k in ("label", "index", "label_mix", "lam") if k in batch}}
     return feats(s, True), (feats(t, False) if t is not None else None), out
 
 
