@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from text_thesis import _commit, arm_summary
+from text_thesis import _commit, aggregate, run_record
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = ROOT / "configs" / "cifar10_resnet56_to_resnet20.yaml"
@@ -56,25 +56,9 @@ PER_SEED = ("accuracy", "total_flops", "run_flops", "train_time_s", "teacher_acc
             "teacher_head_info", "commit")
 
 
-def seed_record(run_dir: Path) -> dict:
-    """One finished run's figures, as the study keeps them per seed."""
-    s = arm_summary([run_dir])
-    return {**{k: s[k] for k in PER_SEED}, "accuracy": s["accuracy"][0], "epochs": s["epochs"][0],
-            "precision": s["precision"][0], "run": str(run_dir)}
-
-
 def summarize(per_seed: dict[str, dict]) -> dict:
     """An arm's figures over its recorded seeds (mean ± sample std of the test accuracy)."""
-    rows = [per_seed[k] for k in sorted(per_seed, key=int)]
-    acc = [r["accuracy"] for r in rows]
-    return {"accuracy": acc, "seeds": len(acc), "epochs": sorted({r["epochs"] for r in rows}),
-            "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
-            "total_flops": statistics.mean(r["total_flops"] for r in rows),
-            "run_flops": statistics.mean(r["run_flops"] for r in rows), "pretrain_flops": 0.0,
-            "teacher_accuracy": rows[0]["teacher_accuracy"], "teacher_head": rows[0]["teacher_head"],
-            "teacher_head_info": rows[0]["teacher_head_info"],
-            "train_time_s": statistics.mean(r["train_time_s"] for r in rows),
-            "precision": sorted({r["precision"] for r in rows}), "commit": sorted({r["commit"] for r in rows})}
+    return aggregate([per_seed[k] for k in sorted(per_seed, key=int)])
 
 
 def _migrate(arm: dict) -> None:
@@ -156,7 +140,7 @@ def main() -> None:
                 continue
             out = runs / (f"{arm}_{args.variant}" if distilled and args.variant else arm)
             compare(str(TASK), [arm], seeds=1, out=str(out), overrides=[*over, f"train.seed={seed}"], quiet=True)
-            rec["per_seed"][str(seed)] = seed_record(out / f"{arm}_s{seed}")
+            rec["per_seed"][str(seed)] = run_record(out / f"{arm}_s{seed}")
             rec.update(summarize(rec["per_seed"]), overrides=over)
             print(f"{args.tag} {key} seed {seed}: {100 * rec['per_seed'][str(seed)]['accuracy']:.2f} %", flush=True)
             study["gap_points"] = gaps(study["arms"])

@@ -25,12 +25,10 @@ OUT = ROOT / "benchmarks" / "results" / "teacher_soft_labels.json"
 
 
 def cached_logits(cache_dir: Path) -> torch.Tensor:
-    """The cache's logits, [views, samples, classes], as float32 (bf16 caches are stored as uint16)."""
-    arr = np.load(cache_dir / "logits.npy", mmap_mode="r")
-    t = torch.from_numpy(np.ascontiguousarray(arr))
-    if arr.dtype == np.uint16:
-        t = t.view(torch.int16).view(torch.bfloat16)
-    return t.float()
+    """The cache's logits, [views, samples, classes], as float32 (read as the cache stores them)."""
+    from distillery.teacher.cache import read_stored
+
+    return read_stored(cache_dir, "logits").float()
 
 
 def soft_label_stats(logits: torch.Tensor, labels: torch.Tensor, temperatures: tuple[float, ...]) -> dict:

@@ -54,20 +54,37 @@ def pretrain(budget: float, out: Path, threads: int) -> Path:
     return out
 
 
+def run_record(run_dir: Path, extra_flops: float = 0.0) -> dict:
+    """One finished run's figures (its metrics.json): test accuracy, FLOPs (plus ``extra_flops`` of pre-training
+    spent outside the run), the teacher's accuracy and head, training time, epochs and precision."""
+    m = _metrics(run_dir)
+    teacher = m.get("teacher") or {}
+    return {"accuracy": round(m["student"]["accuracy"], 6), "total_flops": m["compute"]["total_flops"] + extra_flops,
+            "run_flops": m["compute"]["total_flops"], "pretrain_flops": extra_flops,
+            "teacher_accuracy": teacher.get("accuracy"), "teacher_head": teacher.get("head"),
+            "teacher_head_info": teacher.get("head_info"), "train_time_s": m["train"]["train_time_s"],
+            "epochs": m["train"].get("epochs"), "precision": m["train"].get("precision"), "commit": _commit(),
+            "run": str(run_dir)}
+
+
+def aggregate(records: list[dict]) -> dict:
+    """An arm's figures over its runs' records (:func:`run_record`): the accuracies, their mean ± sample std, the
+    mean FLOPs and training time, the first run's teacher, the epochs, precisions and commits seen."""
+    acc = [r["accuracy"] for r in records]
+    first = records[0]
+    return {"accuracy": acc, "seeds": len(acc), "epochs": sorted({r["epochs"] for r in records}),
+            "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "total_flops": statistics.mean(r["total_flops"] for r in records),
+            "run_flops": statistics.mean(r["run_flops"] for r in records),
+            "pretrain_flops": first.get("pretrain_flops", 0.0), "teacher_accuracy": first["teacher_accuracy"],
+            "teacher_head": first["teacher_head"], "teacher_head_info": first["teacher_head_info"],
+            "train_time_s": statistics.mean(r["train_time_s"] for r in records),
+            "precision": sorted({r["precision"] for r in records}), "commit": sorted({r["commit"] for r in records})}
+
+
 def arm_summary(run_dirs: list[Path], extra_flops: float = 0.0) -> dict:
-    ms = [_metrics(d) for d in run_dirs]
-    acc = [m["student"]["accuracy"] for m in ms]
-    flops = [m["compute"]["total_flops"] + extra_flops for m in ms]
-    teacher = ms[0].get("teacher") or {}
-    return {"accuracy": [round(a, 6) for a in acc], "seeds": len(acc),
-            "epochs": sorted({m["train"].get("epochs") for m in ms}), "mean": statistics.mean(acc),
-            "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "total_flops": statistics.mean(flops),
-            "run_flops": statistics.mean(m["compute"]["total_flops"] for m in ms), "pretrain_flops": extra_flops,
-            "teacher_accuracy": teacher.get("accuracy"),
-            "teacher_head": teacher.get("head"),
-            "teacher_head_info": teacher.get("head_info"),
-            "train_time_s": statistics.mean(m["train"]["train_time_s"] for m in ms),
-            "precision": sorted({m["train"].get("precision") for m in ms}), "commit": _commit(),
+    """:func:`aggregate` over the runs in ``run_dirs``, with the commit of this checkout and the run folders."""
+    return {**aggregate([run_record(d, extra_flops) for d in run_dirs]), "commit": _commit(),
             "runs": [str(d) for d in run_dirs]}
 
 

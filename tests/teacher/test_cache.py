@@ -8,10 +8,11 @@ import torch
 
 from distillery.data.batching import ImageDataset, collate_images
 from distillery.data.sources import Split
+from distillery.errors import DistilleryError
 from distillery.losses.functional import kd_loss
 from distillery.models import create_model
 from distillery.teacher import CacheSettings, LiveTeacher, open_cache
-from distillery.teacher.cache import TeacherCache, topk_to_logits
+from distillery.teacher.cache import TeacherCache, read_stored, topk_to_logits
 
 N = 40
 
@@ -165,6 +166,12 @@ def test_topk_and_half_precision_storage(setup, tmp_path):
     assert abs(float(kd_loss(s, out.logits)) - float(kd_loss(s, ref.logits))) < 0.1 * float(kd_loss(s, ref.logits))
     full_size = TeacherCache(tmp_path / "k", {}, CacheSettings(("logits",)), N)
     assert report.size_bytes > 0 and full_size is not None
+    # read back outside training (benchmarks/teacher_soft_labels.py): the tensors the reader holds, by name
+    stored = read_stored(tmp_path / "k", "embedding")
+    assert stored.dtype == torch.bfloat16 and torch.equal(stored, reader.tensors["embedding"])
+    assert torch.equal(read_stored(tmp_path / "k", "logits.topk_values"), reader.tensors["logits.topk_values"])
+    with pytest.raises(DistilleryError, match="no 'logits' array"):
+        read_stored(tmp_path / "k", "logits")  # top-k storage holds no full logits
 
 
 def test_two_ranks_build_a_cache_equal_to_one_process_byte_for_byte(setup, tmp_path):

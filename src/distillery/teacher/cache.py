@@ -126,6 +126,25 @@ def _storage_dtype(array_name: str, settings: CacheSettings) -> tuple[Any, torch
     return STORAGE[settings.dtype]
 
 
+_TORCH_VIEW = {np.dtype(stored): view for stored, view in STORAGE.values() if view is not None}  # uint16: bf16
+
+
+def stored_tensor(array: np.ndarray) -> torch.Tensor:
+    """A stored array as the tensor it holds, without a copy (bf16 is stored as uint16 bits: ``STORAGE``)."""
+    t = torch.from_numpy(array)
+    view = _TORCH_VIEW.get(array.dtype)
+    return t.view(torch.int16).view(view) if view is not None else t
+
+
+def read_stored(root: Path, name: str) -> torch.Tensor:
+    """Array ``name`` (e.g. ``logits``) of the cache in ``root``, ``[views, samples, ...]``, as the tensor it
+    holds: for analyses of a run's teacher outputs outside training."""
+    manifest = json.loads((Path(root) / "manifest.json").read_text())
+    if name not in manifest["arrays"]:
+        raise DistilleryError(f"teacher cache {root}: no {name!r} array (it holds {sorted(manifest['arrays'])})")
+    return stored_tensor(np.load(Path(root) / manifest["arrays"][name]["file"]))
+
+
 def topk_to_logits(values: torch.Tensor, indices: torch.Tensor, rest_mass: torch.Tensor,
                    num_classes: int) -> torch.Tensor:
     """Full logits from top-k ones: the other classes share the stored remaining probability mass evenly.
@@ -367,11 +386,7 @@ class CachedTeacher(TeacherOutputs):
         for name, arr in cache.arrays.items():
             a = np.array(arr) if in_ram else np.load(cache.root / cache.manifest["arrays"][name]["file"],
                                                      mmap_mode="c")
-            t = torch.from_numpy(a)
-            _, torch_view = _storage_dtype(name, self.settings)
-            if torch_view is not None:
-                t = t.view(torch.int16).view(torch_view)
-            self.tensors[name] = t
+            self.tensors[name] = stored_tensor(a)
         self.in_ram = in_ram
         self.device = torch.device("cpu")
 
