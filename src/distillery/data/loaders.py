@@ -66,7 +66,7 @@ class Loaders:
             for name, s in splits.items():
                 if s is not None:
                     self.ds[name] = ImageDataset(s, augment=False, seed=seed)
-            mixup = cfg.data.mixup if self.augment else 0.0
+            mixup = cfg.data.mixup  # > 0 only with augmentation (refused above otherwise)
             self.ds["train_aug"] = ImageDataset(data.student_train, augment=self.augment, seed=seed, views=views,
                                                 mixup=mixup)
             if mixup > 0:  # the teacher's head adapts to the task's (unmixed) views and labels

@@ -240,7 +240,7 @@ class Classification(Task):
                 "augment": loaders.augment, "seed": cfg.train.seed if loaders.augment else None,
                 "features": list(plan.features), "views": plan.views, "dtype": plan.dtype, "topk": plan.topk,
                 "bf16_autocast": bf16, "embedding_member": cfg.teacher.embedding_member,
-                **({"mixup": cfg.data.mixup} if loaders.augment and cfg.data.mixup > 0 else {})}
+                **({"mixup": cfg.data.mixup} if cfg.data.mixup > 0 else {})}
 
     @staticmethod
     def _view_dataset(cfg: Config, prep: Prepared):
