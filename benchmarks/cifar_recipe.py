@@ -6,7 +6,8 @@ study runs seed-major (seed 0 of every arm, then seed 1, ...), so a study stoppe
 equal seeds. Each seed's result is recorded in the JSON as soon as its run ends and is not run again (the run
 directories need not survive: a later session, or another machine, continues the study from the JSON alone); an
 interrupted run resumes from its run directory. The JSON holds each arm's per-seed results, their mean ± std,
-FLOPs, and the gap to scratch at equal seeds.
+FLOPs, and the gap to scratch at equal seeds. The best arm found, "kd (ens4)" of study e25, is shipped as
+configs/cifar10_ensemble_to_resnet20.yaml (tests/test_config.py checks that it is that arm's configuration).
 
     python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25                # about 2.3 h on 2 CPU cores
     python benchmarks/cifar_recipe.py --tag e25 --set train.epochs=25 --arms kd --seeds 1 \

@@ -87,3 +87,27 @@ def test_teacher_cache_off_survives_yaml_booleans(make_text_config, tmp_path):
     raw = make_text_config()
     raw["teacher"]["cache"] = "sometimes"
     assert build_config(raw).teacher.cache == "sometimes"  # a directory name
+
+
+def test_shipped_ensemble_config_is_the_measured_arm():
+    """configs/cifar10_ensemble_to_resnet20.yaml is exactly what benchmarks/cifar_recipe.py measured as
+    "kd (ens4)" (the ResNet-56 config with that arm's overrides), so the figures quoted for it are its own."""
+    import json
+
+    from distillery.config import Config, load_raw
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = load_raw(root / "configs" / "cifar10_ensemble_to_resnet20.yaml")
+    arm = json.loads((root / "benchmarks" / "results" / "cifar_recipe.json").read_text())
+    arm = arm["studies"]["e25"]["arms"]["kd (ens4)"]
+    run_only = ("train.progress=", "train.num_threads=")  # how the benchmark ran, not the recipe
+    over = [o for o in arm["overrides"] if not o.startswith(run_only)]
+    measured = apply_overrides(load_raw(root / "configs" / "cifar10_resnet56_to_resnet20.yaml"),
+                               [*over, "distill.method=kd", f"output.dir={shipped['output']['dir']}"])
+
+    def files(raw: dict) -> dict:  # the weights by file name (the study passed absolute paths)
+        raw["teacher"]["weights"] = [Path(w).name for w in raw["teacher"]["weights"]]
+        return raw
+
+    assert len(arm["per_seed"]) >= 2
+    assert Config.model_validate(files(shipped)) == Config.model_validate(files(measured))
