@@ -109,5 +109,5 @@ def test_shipped_ensemble_config_is_the_measured_arm():
         raw["teacher"]["weights"] = [Path(w).name for w in raw["teacher"]["weights"]]
         return raw
 
-    assert len(arm["per_seed"]) >= 2
+    assert len(arm["per_seed"]) >= 3  # the docs quote its 3-seed figures
     assert Config.model_validate(files(shipped)) == Config.model_validate(files(measured))
