@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    from distillery.compute.peak import device_name
     from distillery.losses.functional import kd_loss
     from distillery.losses.terms import AlignUniform
     from distillery.models.text_cnn import TextCNN
@@ -79,7 +80,7 @@ def main() -> None:
            "projector_params": sum(p.numel() for p in au.parameters()),
            "student_params": sum(p.numel() for p in net.parameters()),
            "projector": args.projector, "threads": args.threads, "batch": b, "length": args.length,
-           "torch": torch.__version__}
+           "torch": torch.__version__, "device": device_name(torch.device("cpu"))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

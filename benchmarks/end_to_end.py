@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from distillery.api import run
-from distillery.compute.peak import bf16_supported
+from distillery.compute.peak import bf16_supported, device_name
 from distillery.config import load_config
 from distillery.data import load_task_data
 from distillery.data.batching import tokenize
@@ -127,7 +127,7 @@ def _train_student(cfg, student, batches_for_epoch, n_train: int, evaluate, t_lo
             with _autocast(bf16):
                 out = student(inputs)
                 logits = out.logits.float()
-                extra = au(out.embedding.float(), t_emb(epoch, index)) if au is not None else 0.0
+                extra = au(out.embedding, t_emb(epoch, index)) if au is not None else 0.0
             loss = F.cross_entropy(logits, labels) + _kd(logits, t_logits(epoch, index), cfg.distill.temperature)
             loss = loss + extra
             opt.zero_grad(set_to_none=True)
@@ -375,7 +375,8 @@ def main() -> None:
     import lightning  # noqa: F401
     import transformers  # noqa: F401
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}  # other tasks' rows are kept
-    results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+    results["machine"] = {"cpu": platform.processor() or platform.machine(), "device": device_name(torch.device("cpu")),
+                          "threads": args.threads,
                           "torch": torch.__version__, "bf16": bf16_supported(torch.device("cpu"))}
     results.setdefault("tasks", {})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -392,7 +393,7 @@ def main() -> None:
         kept = {p["seed"]: p for p in old.get("seeds", []) if old.get("epochs") == epochs}
         for seed in args.seeds:
             p = pair(task, epochs, args.threads, seed, args.method, args.overrides, args.floor_loss)
-            p["commit"] = commit
+            p["commit"], p["device"] = commit, device_name(torch.device("cpu"))
             kept[seed] = p
             pairs = [kept[k] for k in sorted(kept)]
             d, fl = p["distillery"], p["floor"]

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from distillery.errors import DistilleryError
 from distillery.features import FEATURE_NAMES, Features
@@ -193,6 +194,48 @@ def test_formulas_run_in_float32_under_bf16_autocast(name):
         got = term(s, t, batch)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, ref)
+
+
+class _Casts(TorchDispatchMode):
+    """Records every dtype conversion (``aten._to_copy``): (shape, from, to)."""
+
+    def __init__(self):
+        super().__init__()
+        self.casts: list[tuple[tuple[int, ...], torch.dtype, torch.dtype]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is torch.ops.aten._to_copy.default:
+            self.casts.append((tuple(args[0].shape), args[0].dtype, out.dtype))
+        return out
+
+
+def test_align_uniform_feeds_the_projectors_without_float32_round_trips():
+    """Under bf16 autocast a bf16 student embedding goes into its projector as it is (autocast casts what the
+    matmuls need; no float32 copy to be cast straight back); the value is the float32 one to bf16 precision."""
+    ctx = _ctx(16, 32)
+    term = TERMS["align_uniform"](ctx)
+    s_emb = torch.randn(B, 16, requires_grad=True)
+    t = Features(embedding=torch.randn(B, 32))
+    ref = term(Features(embedding=s_emb), t, {})
+    with torch.autocast("cpu", dtype=torch.bfloat16), _Casts() as seen:
+        got = term(Features(embedding=s_emb.to(torch.bfloat16)), t, {})
+    assert ((B, 16), torch.bfloat16, torch.float32) not in seen.casts
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref, atol=0.05, rtol=0.05)
+    got.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in term.parameters())
+
+
+def test_align_uniform_with_bf16_weights_takes_float32_teacher_embeddings():
+    """bf16 projector weights without autocast (a bf16-true run): the cached float32 teacher embedding is cast to
+    the weights' dtype, the student's bf16 embedding is used as it is."""
+    term = TERMS["align_uniform"](_ctx(16, 32)).to(torch.bfloat16)
+    s_emb = torch.randn(B, 16, dtype=torch.bfloat16, requires_grad=True)
+    loss = term(Features(embedding=s_emb), Features(embedding=torch.randn(B, 32)), {})
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert s_emb.grad is not None and s_emb.grad.dtype == torch.bfloat16 and s_emb.grad.abs().sum() > 0
 
 
 def test_rkd_single_sample_batch_is_zero_not_nan():

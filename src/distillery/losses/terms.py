@@ -3,6 +3,7 @@ modules around :mod:`.functional`, each registered with the method presets that 
 / DAPT code, papers.md §1.4); the method zoo is in :mod:`.zoo`."""
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -16,6 +17,15 @@ def make_projector(kind: str, in_dim: int, out_dim: int) -> nn.Module:
     if kind == "linear":
         return nn.Linear(in_dim, out_dim)
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
+
+
+def projector_input(x: torch.Tensor, projector: nn.Module) -> torch.Tensor:
+    """``x`` as ``projector`` takes it: unchanged under autocast (which casts what the matmuls need), else in the
+    projector's dtype (a float32 cached teacher embedding into the bf16 weights of a ``bf16-true`` run)."""
+    if torch.is_autocast_enabled(x.device.type):
+        return x
+    weight = next(projector.parameters())
+    return x if x.dtype == weight.dtype else x.to(weight.dtype)
 
 
 @register_term("ce", presets={"scratch": ({"ce": 1.0}, "the student alone, cross-entropy only (the baseline)")})
@@ -109,8 +119,8 @@ class AlignUniform(LossTerm):
 
     def forward(self, s, t, batch):
         # normalised once, in float32 (the projectors may have run under bf16 autocast)
-        hs = F.normalize(self.student_proj(s.embedding.float()).float(), dim=-1)
-        ht = F.normalize(self.teacher_proj(t.embedding.float()).float(), dim=-1)
+        hs = F.normalize(self.student_proj(projector_input(s.embedding, self.student_proj)).float(), dim=-1)
+        ht = F.normalize(self.teacher_proj(projector_input(t.embedding, self.teacher_proj)).float(), dim=-1)
         align = LF.align_loss(hs, ht, self.alpha, normalized=True)
         unif = (LF.uniform_loss(hs, self.t, normalized=True) + LF.uniform_loss(ht, self.t, normalized=True)) / 2
         return self.align_weight * align + self.uniform_weight * unif
