@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import chain
 from typing import Any
 
 import torch
@@ -155,13 +156,14 @@ class TextDataset(Dataset):
 
 
 def _pad(seqs: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    n = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), n), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+    """Right-padded ``input_ids`` and their ``attention_mask``, written with one scatter for the whole batch rather
+    than a copy per sequence (every training step collates a batch: the per-sequence copies were a few percent of
+    a small text student's step)."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    mask = torch.arange(int(lengths.max()) if len(seqs) else 0) < lengths[:, None]
+    ids = torch.full(mask.shape, pad_id, dtype=torch.long)
+    ids[mask] = torch.tensor(list(chain.from_iterable(seqs)), dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": mask.long()}
 
 
 class TextCollator:
