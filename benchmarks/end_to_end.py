@@ -302,19 +302,41 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def pair(task: str, epochs: int, threads: int, seed: int, method: str = "au", overrides: list[str] = (),
-         floor_loss: str = "kd") -> dict:
-    """distillery's whole job (with ``overrides`` of its config), then the floor's (loss CE + KD, or with
-    ``floor_loss="au"`` the job's own CE + KD + alignment/uniformity), for one seed."""
+         floor_loss: str = "kd", floor_first: bool = False) -> dict:
+    """distillery's whole job (with ``overrides`` of its config) and the floor's (loss CE + KD, or with
+    ``floor_loss="au"`` the job's own CE + KD + alignment/uniformity), for one seed; ``floor_first`` runs the floor
+    first (alternating the order between seeds spreads the machine's drift over both arms)."""
     cfg_path, _ = TASKS[task]
-    with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
-        d = distillery_job(cfg_path, epochs, Path(tmp), threads, seed, method, overrides)
     cfg = load_config(cfg_path, [f"train.epochs={epochs}", f"train.seed={seed}"], "au")
-    bf16_t = d["teacher_precision"] == "bf16"
-    bf16_s = "bf16" in str(d["precision"] or cfg.train.precision)
-    t0 = time.perf_counter()
-    fl = floor_text(cfg, bf16_t, bf16_s, floor_loss) if task == "banking77" else floor_image(cfg, bf16_t, bf16_s)
-    fl["wall_s"] = round(time.perf_counter() - t0, 2)
-    return {"seed": seed, "distillery": d, "floor": fl, "ratio_end_to_end": round(d["wall_s"] / fl["wall_s"], 3),
+
+    def job() -> dict:
+        with tempfile.TemporaryDirectory(prefix=f"e2e_{task}_") as tmp:
+            return distillery_job(cfg_path, epochs, Path(tmp), threads, seed, method, overrides)
+
+    def precisions(d: dict | None) -> tuple[bool, bool]:
+        """bf16 for the teacher, for the student: distillery's choice (before it ran: what its auto chooses)."""
+        if d is None:
+            return (bf16_supported(torch.device("cpu")),) * 2
+        return d["teacher_precision"] == "bf16", "bf16" in str(d["precision"] or cfg.train.precision)
+
+    def floor(d: dict | None) -> dict:
+        bf16_t, bf16_s = precisions(d)  # the floor trains in the precision distillery chose
+        t0 = time.perf_counter()
+        fl = floor_text(cfg, bf16_t, bf16_s, floor_loss) if task == "banking77" else floor_image(cfg, bf16_t, bf16_s)
+        fl["wall_s"] = round(time.perf_counter() - t0, 2)
+        return fl
+
+    if floor_first:
+        fl = floor(None)
+        d = job()
+        if precisions(d) != precisions(None):
+            raise SystemExit("the floor ran first in a precision distillery did not choose; run with --order "
+                             "distillery-first")
+    else:
+        d = job()
+        fl = floor(d)
+    return {"seed": seed, "order": "floor first" if floor_first else "distillery first", "distillery": d,
+            "floor": fl, "ratio_end_to_end": round(d["wall_s"] / fl["wall_s"], 3),
             "ratio_steady_epoch": round(steady(d["epoch_s"]) / steady(fl["epoch_s"]), 3),
             "accuracy_gap_points": round(100 * (d["accuracy"] - fl["accuracy"]), 2)}
 
@@ -360,6 +382,9 @@ def main() -> None:
     ap.add_argument("--floor-loss", choices=["kd", "au"], default="kd",
                     help="the floor's loss: CE + KD (the issue's floor), or au: the job's own loss written plainly "
                          "(text only), which isolates distillery's overhead from the term's compute")
+    ap.add_argument("--order", choices=["alternate", "distillery-first"], default="alternate",
+                    help="which arm of a pair runs first: alternate (distillery first on the 1st, 3rd... seed, "
+                         "the floor first on the others) or always distillery (rows measured before 2026-12-06)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
     ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
@@ -391,8 +416,9 @@ def main() -> None:
         old = results["tasks"].get(name, {})
         # seeds measured before (at these epochs) and not re-run now are kept, each with the commit it ran at
         kept = {p["seed"]: p for p in old.get("seeds", []) if old.get("epochs") == epochs}
-        for seed in args.seeds:
-            p = pair(task, epochs, args.threads, seed, args.method, args.overrides, args.floor_loss)
+        for i, seed in enumerate(args.seeds):
+            p = pair(task, epochs, args.threads, seed, args.method, args.overrides, args.floor_loss,
+                     floor_first=args.order == "alternate" and i % 2 == 1)
             p["commit"], p["device"] = commit, device_name(torch.device("cpu"))
             kept[seed] = p
             pairs = [kept[k] for k in sorted(kept)]
