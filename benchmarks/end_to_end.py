@@ -400,7 +400,8 @@ def main() -> None:
     import lightning  # noqa: F401
     import transformers  # noqa: F401
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}  # other tasks' rows are kept
-    results["machine"] = {"cpu": platform.processor() or platform.machine(), "device": device_name(torch.device("cpu")),
+    device = device_name(torch.device("cpu"))
+    results["machine"] = {"cpu": platform.processor() or platform.machine(), "device": device,
                           "threads": args.threads,
                           "torch": torch.__version__, "bf16": bf16_supported(torch.device("cpu"))}
     results.setdefault("tasks", {})
@@ -419,7 +420,7 @@ def main() -> None:
         for i, seed in enumerate(args.seeds):
             p = pair(task, epochs, args.threads, seed, args.method, args.overrides, args.floor_loss,
                      floor_first=args.order == "alternate" and i % 2 == 1)
-            p["commit"], p["device"] = commit, device_name(torch.device("cpu"))
+            p["commit"], p["device"] = commit, device
             kept[seed] = p
             pairs = [kept[k] for k in sorted(kept)]
             d, fl = p["distillery"], p["floor"]
